@@ -1,0 +1,50 @@
+# Every target sets up what it needs, so a fresh clone runs `make run` or `make test` directly.
+VENV ?= .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+PROTOS := $(wildcard proto/pm/v1/*.proto)
+GEN := pm/v1/.generated
+TEST_ARGS ?=
+
+.PHONY: setup proto run test lint typecheck check bench clean
+
+setup: $(STAMP) $(GEN)
+
+$(STAMP): pyproject.toml
+	test -x $(PY) || python3 -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q -e '.[dev]'
+	touch $(STAMP)
+
+# Generated code is not committed: it is rebuilt from proto/ whenever a .proto changes.
+$(GEN): $(STAMP) $(PROTOS)
+	rm -rf pm
+	mkdir -p pm/v1
+	$(PY) -m grpc_tools.protoc -Iproto --python_out=. --pyi_out=. $(PROTOS)
+	touch pm/__init__.py pm/v1/__init__.py pm/py.typed
+	touch $(GEN)
+
+proto: $(STAMP)
+	rm -f $(GEN)
+	$(MAKE) $(GEN)
+
+run: setup
+	$(PY) -m server --dev
+
+test: setup
+	$(PY) -m pytest $(TEST_ARGS)
+
+lint: setup
+	$(PY) -m ruff check .
+	$(PY) -m ruff format --check .
+
+typecheck: setup
+	$(PY) -m mypy
+
+check: lint typecheck test
+
+bench: setup
+	$(PY) -m scripts.bench_cycle_check
+
+clean:
+	rm -rf $(VENV) pm .pytest_cache .mypy_cache .ruff_cache
