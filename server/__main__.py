@@ -1,0 +1,68 @@
+"""`python -m server`: serve pm-server under uvicorn.
+
+uvicorn's websockets-sansio implementation with per-message deflate off: deflate costs
+about 120 KiB per idle connection (26 KiB without) and defeats encoding an event once
+for all receivers. Frames over PM_MAX_MESSAGE_BYTES are refused by uvicorn with 1009.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+
+import uvicorn
+
+from server.app import create_app
+from server.config import Config, ConfigError
+from server.tokens import mint_token
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m server", description=__doc__)
+    parser.add_argument(
+        "--dev", action="store_true", help="print a development token for tenant 'dev'"
+    )
+    parser.add_argument("--log-level", default="info")
+    args = parser.parse_args(argv)
+    logging.basicConfig(
+        level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s %(message)s"
+    )
+    try:
+        config = Config.from_env()
+        app = create_app(config)
+    except ConfigError as exc:
+        print(f"configuration error: {exc}", file=sys.stderr)
+        return 2
+    if args.dev and config.uses_development_secret:
+        token = mint_token(
+            config.jwt_secret,
+            tenant_id="dev",
+            user_id="dev-user",
+            roles=["admin"],
+            ttl_seconds=24 * 3600,
+        )
+        url = f"ws://{config.host}:{config.port}/ws"
+        print(
+            "\npm-server (development secret: never use it in production)\n"
+            f"  health:  http://{config.host}:{config.port}/healthz\n"
+            f"  token:   {token}\n"
+            f"  try:     .venv/bin/python -m scripts.harness --url {url} --token <token> ping\n",
+            flush=True,
+        )
+    uvicorn.run(
+        app,
+        host=config.host,
+        port=config.port,
+        ws="websockets-sansio",
+        ws_per_message_deflate=False,
+        ws_max_size=config.max_message_bytes,
+        lifespan="on",
+        timeout_graceful_shutdown=config.graceful_shutdown_seconds,
+        log_level=args.log_level,
+    )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,108 @@
+"""The Starlette application: `create_app(config)`.
+
+Resources live in the lifespan: the tenant databases and the hub open before the first
+request and close after uvicorn has closed every WebSocket (with 1012); databases last.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from starlette.applications import Starlette
+from starlette.requests import HTTPConnection, Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route, WebSocketRoute
+from starlette.websockets import WebSocket
+
+import server
+import server.handlers  # noqa: F401  (registers the commands)
+from server.auth import TokenVerifier, extract_credentials
+from server.config import Config
+from server.connection import Connection
+from server.hub import create_hub
+from server.runner import CommandRunner
+from server.services import Services
+from tenants.errors import Unauthenticated
+from tenants.manager import TenantDatabases
+
+log = logging.getLogger(__name__)
+
+
+def services_of(conn: HTTPConnection) -> Services:
+    services = conn.app.state.services
+    assert isinstance(services, Services)
+    return services
+
+
+async def healthz(request: Request) -> Response:
+    services = services_of(request)
+    return JSONResponse(
+        {
+            "status": "ok",
+            "version": server.__version__,
+            "open_tenants": services.databases.open_count,
+            "connections": len(services.connections),
+        }
+    )
+
+
+async def websocket_endpoint(websocket: WebSocket) -> None:
+    services = services_of(websocket)
+    config = services.config
+    origin = websocket.headers.get("origin")
+    if config.allowed_origins and origin is not None and origin not in config.allowed_origins:
+        await websocket.send_denial_response(
+            JSONResponse({"error": "origin not allowed"}, status_code=403)
+        )
+        return
+    try:
+        credentials = extract_credentials(
+            websocket.headers, websocket.scope.get("subprotocols", []), websocket.query_params
+        )
+        principal = services.verifier.verify(credentials.token)
+    except Unauthenticated as error:
+        # Refused before accept: nothing is opened or written.
+        await websocket.send_denial_response(
+            JSONResponse(
+                {"error": "unauthenticated", "message": error.message},
+                status_code=401,
+                headers={"WWW-Authenticate": "Bearer"},
+            )
+        )
+        return
+    await Connection(websocket, principal, services, subprotocol=credentials.subprotocol).serve()
+
+
+def create_app(config: Config) -> Starlette:
+    config.check_for_production()
+
+    @asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        databases = TenantDatabases(
+            config.data_dir,
+            max_open=config.max_open_tenants,
+            synchronous=config.sqlite_synchronous,
+        )
+        hub = create_hub(config.broker_url)
+        app.state.services = Services(
+            config=config,
+            databases=databases,
+            hub=hub,
+            verifier=TokenVerifier(config),
+            runner=CommandRunner(databases),
+        )
+        try:
+            yield
+        finally:
+            await hub.close()
+            await databases.close()
+
+    return Starlette(
+        routes=[
+            Route("/healthz", healthz),
+            WebSocketRoute("/ws", websocket_endpoint),
+        ],
+        lifespan=lifespan,
+    )

@@ -1,0 +1,143 @@
+"""The command registry: each handler module registers its commands here.
+
+A command is either a query (runs on the tenant's database thread, outside a write
+transaction) or a mutation (runs inside the tenant's transaction and returns a `Change`:
+its result, and the one event it emits). Handlers run on the database thread, so they call
+the repositories of tenants/ directly, with no awaits: a command is one hop.
+"""
+
+from __future__ import annotations
+
+import re
+import sqlite3
+import time
+import uuid
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from typing import Any, TypeVar
+
+from google.protobuf.message import Message
+
+from server.auth import Principal, Role
+from tenants.changes import ChangeSet
+from tenants.errors import InvalidArgument
+
+C = TypeVar("C", bound=Message)
+
+
+@dataclass
+class ReadContext:
+    conn: sqlite3.Connection
+    principal: Principal
+    now_ms: int
+
+    @property
+    def user_id(self) -> str:
+        return self.principal.user_id
+
+
+@dataclass
+class WriteContext(ReadContext):
+    request_id: str
+    changes: ChangeSet
+
+    def log(
+        self,
+        entity_type: str,
+        entity_id: str,
+        project_id: str | None,
+        action: str,
+        field: str | None = None,
+        old_json: str | None = None,
+        new_json: str | None = None,
+    ) -> None:
+        self.changes.log(entity_type, entity_id, project_id, action, field, old_json, new_json)
+
+
+@dataclass
+class Change:
+    """What a mutation produced: the Response result and the one Event change."""
+
+    result: Message
+    event: Message | None
+    project_ids: Iterable[str] = ()
+    # Project-level events also reach tenant-feed subscribers.
+    tenant_level: bool = False
+
+
+QueryFn = Callable[[ReadContext, Any], Message]
+MutationFn = Callable[[WriteContext, Any], Change]
+
+
+@dataclass(frozen=True)
+class CommandSpec:
+    name: str
+    role: Role
+    query: QueryFn | None = None
+    mutation: MutationFn | None = None
+    doc: str = field(default="", compare=False)
+
+
+REGISTRY: dict[str, CommandSpec] = {}
+
+
+def _register(spec: CommandSpec) -> None:
+    if spec.name in REGISTRY:
+        raise RuntimeError(f"command {spec.name} registered twice")
+    REGISTRY[spec.name] = spec
+
+
+def query(
+    name: str, role: Role = Role.VIEWER
+) -> Callable[[Callable[[ReadContext, C], Message]], Callable[[ReadContext, C], Message]]:  # noqa: E501
+    def register(fn: Callable[[ReadContext, C], Message]) -> Callable[[ReadContext, C], Message]:
+        _register(CommandSpec(name, role, query=fn, doc=fn.__doc__ or ""))
+        return fn
+
+    return register
+
+
+def mutation(
+    name: str, role: Role = Role.MEMBER
+) -> Callable[[Callable[[WriteContext, C], Change]], Callable[[WriteContext, C], Change]]:  # noqa: E501
+    def register(fn: Callable[[WriteContext, C], Change]) -> Callable[[WriteContext, C], Change]:
+        _register(CommandSpec(name, role, mutation=fn, doc=fn.__doc__ or ""))
+        return fn
+
+    return register
+
+
+def now_ms() -> int:
+    return int(time.time() * 1000)
+
+
+_CAMEL = re.compile(r"(?<!^)(?=[A-Z])")
+
+
+def snake_case(name: str) -> str:
+    return _CAMEL.sub("_", name).lower()
+
+
+def new_id(client_id: str, field_name: str = "id") -> str:
+    """A fresh UUID, or the client's own (optimistic or offline creation), normalised."""
+    if not client_id:
+        return str(uuid.uuid4())
+    return parse_id(client_id, field_name)
+
+
+def parse_id(value: str, field_name: str, *, required: bool = True) -> str:
+    """A UUID string in canonical form; anything else is INVALID_ARGUMENT."""
+    if not value:
+        if required:
+            raise InvalidArgument(f"{field_name} is required", field=field_name)
+        return ""
+    try:
+        return str(uuid.UUID(value))
+    except ValueError:
+        raise InvalidArgument(f"{field_name} is not a UUID", field=field_name) from None
+
+
+def require_version(expected_version: int) -> int:
+    if expected_version <= 0:
+        raise InvalidArgument("expected_version is required", field="expected_version")
+    return expected_version

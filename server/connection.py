@@ -1,0 +1,302 @@
+"""One client's WebSocket, from Welcome to close.
+
+Three tasks per connection: the reader (decodes frames and runs commands in order), the
+writer (drains the bounded outbox) and the heartbeat (Ping every interval, close 4001 when
+the client has been silent past the timeout, 4003 when its token expires). When any of them
+ends, the others are cancelled and the connection's subscriptions are released.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import sqlite3
+import time
+import uuid
+
+from starlette.websockets import WebSocket, WebSocketDisconnect
+
+import server
+from pm.v1 import envelope_pb2 as env
+from pm.v1 import session_pb2
+from server import protocol
+from server.auth import Principal
+from server.commands import parse_id
+from server.hub import PublishedEvent
+from server.outbox import Outbox
+from server.protocol import CloseCode
+from server.services import Services
+from tenants import event_log, projects
+from tenants.errors import InvalidArgument, NotFound, PmError, ResyncRequired
+
+log = logging.getLogger(__name__)
+
+# A replay longer than this answers RESYNC_REQUIRED: reload in bulk instead.
+MAX_REPLAY_EVENTS = 50_000
+
+
+class Connection:
+    def __init__(
+        self,
+        websocket: WebSocket,
+        principal: Principal,
+        services: Services,
+        *,
+        subprotocol: str | None,
+    ) -> None:
+        self.websocket = websocket
+        self.principal = principal
+        self.services = services
+        self.subprotocol = subprotocol
+        self.session_id = str(uuid.uuid4())
+        self.outbox = Outbox(services.config.send_queue_limit)
+        self.projects: set[str] = set()
+        self.tenant_feed = False
+        self._loop = asyncio.get_running_loop()
+        self._last_seen = self._loop.time()
+        # While a replay is read, live events wait here; then only those after it are sent.
+        self._replay_buffer: list[PublishedEvent] | None = None
+        self._replay_floor = 0
+        self._close_code: int | None = None
+        self._closer: asyncio.Task[None] | None = None
+
+    # --- lifecycle --------------------------------------------------------------------------
+
+    async def serve(self) -> None:
+        config = self.services.config
+        async with self.services.databases.lease(self.principal.tenant_id) as db:
+            current_seq = await db.read(event_log.current_seq)
+        await self.websocket.accept(subprotocol=self.subprotocol)
+        self.services.connections.add(self)
+        log.info(
+            "session %s opened: user %s tenant %s",
+            self.session_id,
+            self.principal.user_id,
+            self.principal.tenant_id,
+        )
+        welcome = session_pb2.Welcome(
+            session_id=self.session_id,
+            user_id=self.principal.user_id,
+            tenant_id=self.principal.tenant_id,
+            roles=self.principal.role_names,
+            server_version=server.__version__,
+            heartbeat_interval_ms=config.heartbeat_interval_ms,
+            heartbeat_timeout_ms=config.heartbeat_timeout_ms,
+            current_seq=current_seq,
+        )
+        self._send(protocol.encode_server(env.ServerMessage(welcome=welcome)))
+        tasks = [
+            asyncio.create_task(self._read(), name=f"reader-{self.session_id}"),
+            asyncio.create_task(self.outbox.drain(self._write), name=f"writer-{self.session_id}"),
+            asyncio.create_task(self._heartbeat(), name=f"heartbeat-{self.session_id}"),
+        ]
+        try:
+            done, _ = await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
+            for task in done:
+                if not task.cancelled() and task.exception() is not None:
+                    exc = task.exception()
+                    if not isinstance(exc, (WebSocketDisconnect, OSError, RuntimeError)):
+                        log.error(
+                            "session %s: %s failed", self.session_id, task.get_name(), exc_info=exc
+                        )
+                        await self._close(CloseCode.INTERNAL_ERROR, "internal error")
+        finally:
+            for task in tasks:
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+            if self._closer is not None:
+                await asyncio.gather(self._closer, return_exceptions=True)
+            self._release()
+            log.info("session %s closed (code %s)", self.session_id, self._close_code)
+
+    def _release(self) -> None:
+        self.outbox.close()
+        self.services.connections.discard(self)
+        self.services.hub.unsubscribe(
+            self.principal.tenant_id, self, project_ids=self.projects, tenant_feed=self.tenant_feed
+        )
+        self.projects.clear()
+        self.tenant_feed = False
+
+    async def _write(self, frame: bytes) -> None:
+        await self.websocket.send_bytes(frame)
+
+    def _send(self, frame: bytes, *, force: bool = False) -> None:
+        if force:
+            self.outbox.push_unbounded(frame)
+        elif not self.outbox.push(frame):
+            self.abort(CloseCode.SLOW_CONSUMER, "send queue over its limit")
+
+    def abort(self, code: int, reason: str) -> None:
+        """Close from code that must not await (the hub's fan-out)."""
+        if self._closer is None:
+            self._closer = asyncio.create_task(self._close(code, reason))
+
+    async def _close(self, code: int, reason: str) -> None:
+        if self._close_code is not None:
+            return
+        self._close_code = code
+        self.outbox.close()
+        try:
+            await self.websocket.close(code=code, reason=reason)
+        except (RuntimeError, OSError):
+            pass  # already closed by the peer or the server
+
+    # --- the three tasks -------------------------------------------------------------------
+
+    async def _read(self) -> None:
+        while self._close_code is None:
+            message = await self.websocket.receive()
+            if message["type"] == "websocket.disconnect":
+                self._close_code = self._close_code or message.get("code", CloseCode.NORMAL)
+                return
+            self._last_seen = self._loop.time()
+            frame = message.get("bytes")
+            if frame is None:
+                await self._close(CloseCode.UNSUPPORTED_DATA, "binary frames only")
+                return
+            await self._handle(frame)
+
+    async def _heartbeat(self) -> None:
+        config = self.services.config
+        interval = config.heartbeat_interval_ms / 1000
+        timeout = config.heartbeat_timeout_ms / 1000
+        next_ping = self._loop.time() + interval
+        while True:
+            now = self._loop.time()
+            silent_until = self._last_seen + timeout
+            if now >= silent_until:
+                await self._close(CloseCode.HEARTBEAT_TIMEOUT, "heartbeat timeout")
+                return
+            expires_in = self.principal.expires_at - time.time()
+            if expires_in <= 0:
+                await self._close(CloseCode.TOKEN_EXPIRED, "token expired")
+                return
+            if now >= next_ping:
+                self._send(protocol.PING_FRAME)
+                next_ping = now + interval
+            await asyncio.sleep(max(0.0, min(next_ping, silent_until, now + expires_in) - now))
+
+    # --- commands --------------------------------------------------------------------------
+
+    async def _handle(self, frame: bytes) -> None:
+        try:
+            message, name = protocol.decode_client_message(frame)
+        except PmError as error:
+            self._send(protocol.encode_error(protocol.safe_request_id(frame), error))
+            return
+        request_id = message.request_id
+        if name == "ping":
+            self._send(protocol.encode_pong(request_id))
+        elif name == "pong":
+            pass  # reading it was enough: _last_seen moved
+        elif name in ("subscribe", "unsubscribe"):
+            try:
+                if name == "subscribe":
+                    await self._subscribe(request_id, message.subscribe)
+                else:
+                    self._unsubscribe(request_id, message.unsubscribe)
+            except PmError as error:
+                self._send(protocol.encode_error(request_id, error))
+        else:
+            outcome = await self.services.runner.run(
+                self.principal, request_id, name, getattr(message, name)
+            )
+            # The sender hears first, then every subscriber (the sender too, if subscribed).
+            self._send(outcome.response)
+            if outcome.event is not None:
+                await self.services.hub.publish(outcome.event)
+
+    async def _subscribe(self, request_id: str, command: session_pb2.Subscribe) -> None:
+        wanted = list(dict.fromkeys(parse_id(p, "project_ids") for p in command.project_ids))
+        if not wanted and not command.tenant_feed:
+            raise InvalidArgument("name project_ids or tenant_feed", field="project_ids")
+        since = command.since_seq
+        tenant_id = self.principal.tenant_id
+        hub = self.services.hub
+
+        def check(conn: sqlite3.Connection) -> tuple[int, list[event_log.StoredEvent]]:
+            missing = set(wanted) - projects.live_ids(conn, wanted)
+            if missing:
+                raise NotFound(f"project {sorted(missing)[0]} not found", field="project_ids")
+            current = event_log.current_seq(conn)
+            if since == 0:
+                return current, []
+            if since > current:
+                raise InvalidArgument(
+                    f"since_seq {since} is ahead of the current seq {current}", field="since_seq"
+                )
+            oldest = event_log.oldest_retained_seq(conn)
+            if since < current and oldest > since + 1:
+                raise ResyncRequired("since_seq is older than the retained event log")
+            if current - since > MAX_REPLAY_EVENTS:
+                raise ResyncRequired("too many events to replay; reload in bulk")
+            replay = event_log.events_after(
+                conn,
+                since_seq=since,
+                up_to_seq=current,
+                project_ids=wanted,
+                tenant_feed=command.tenant_feed,
+            )
+            return current, replay
+
+        # Register before reading, buffering live events, so none falls between the two.
+        self._replay_buffer = []
+        hub.subscribe(tenant_id, self, project_ids=wanted, tenant_feed=command.tenant_feed)
+        try:
+            async with self.services.databases.lease(tenant_id) as db:
+                current, replay = await db.read(check)
+        except BaseException:
+            hub.unsubscribe(
+                tenant_id,
+                self,
+                project_ids=set(wanted) - self.projects,
+                tenant_feed=command.tenant_feed and not self.tenant_feed,
+            )
+            self._flush_buffer()
+            raise
+        self.projects.update(wanted)
+        self.tenant_feed = self.tenant_feed or command.tenant_feed
+        result = session_pb2.SubscribeResult(
+            project_ids=sorted(self.projects),
+            tenant_feed=self.tenant_feed,
+            replay_to_seq=current if since else 0,
+            current_seq=current,
+        )
+        self._send(protocol.encode_result(request_id, "subscribe", result))
+        for stored in replay:
+            self._send(protocol.event_frame(stored.seq, stored.payload), force=True)
+        if since:
+            self._replay_floor = max(self._replay_floor, current)
+        self._flush_buffer()
+
+    def _flush_buffer(self) -> None:
+        buffered, self._replay_buffer = self._replay_buffer or [], None
+        for event in buffered:
+            self.deliver(event)
+
+    def _unsubscribe(self, request_id: str, command: session_pb2.Unsubscribe) -> None:
+        gone = {parse_id(p, "project_ids") for p in command.project_ids} & self.projects
+        self.services.hub.unsubscribe(
+            self.principal.tenant_id,
+            self,
+            project_ids=gone,
+            tenant_feed=command.tenant_feed and self.tenant_feed,
+        )
+        self.projects -= gone
+        if command.tenant_feed:
+            self.tenant_feed = False
+        result = session_pb2.UnsubscribeResult(
+            project_ids=sorted(self.projects), tenant_feed=self.tenant_feed
+        )
+        self._send(protocol.encode_result(request_id, "unsubscribe", result))
+
+    # --- the hub's side --------------------------------------------------------------------
+
+    def deliver(self, event: PublishedEvent) -> None:
+        if self._replay_buffer is not None:
+            self._replay_buffer.append(event)
+            return
+        if event.seq <= self._replay_floor:
+            return  # already sent by the replay
+        self._send(event.frame)

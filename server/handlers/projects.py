@@ -1,0 +1,164 @@
+"""Projects: CreateProject, UpdateProject, DeleteProject, GetProject, ListProjects.
+
+Project-level events (created, updated, deleted) also reach tenant-feed subscribers.
+"""
+
+from __future__ import annotations
+
+import re
+import uuid
+
+from pm.v1 import projects_pb2 as msg
+from server.auth import Role
+from server.commands import (
+    Change,
+    ReadContext,
+    WriteContext,
+    mutation,
+    new_id,
+    parse_id,
+    query,
+    require_version,
+)
+from server.field_changes import field_changes, log_changes
+from server.paging import decode_token, encode_token, page_size
+from server.validation import body, text
+from server.wire.projects import lane_to_proto, project_to_proto
+from tenants import projects, swim_lanes
+from tenants.errors import AlreadyExists, Conflict, InvalidArgument, NotFound
+from tenants.projects import ProjectRecord
+
+KEY = re.compile(r"[A-Z][A-Z0-9]{1,9}")
+
+
+def load_project(ctx: ReadContext, project_id: str, field: str = "project_id") -> ProjectRecord:
+    """A live project of this tenant, or NOT_FOUND."""
+    project = projects.get(ctx.conn, parse_id(project_id, field))
+    if project is None:
+        raise NotFound("project not found", field=field)
+    return project
+
+
+def check_version(project: ProjectRecord, expected_version: int) -> None:
+    if project.version != require_version(expected_version):
+        raise Conflict(
+            f"project is at version {project.version}, not {expected_version}",
+            field="expected_version",
+            current=project_to_proto(project),
+        )
+
+
+@mutation("create_project")
+def create_project(ctx: WriteContext, cmd: msg.CreateProject) -> Change:
+    """Creates a project and its four default lanes."""
+    key = cmd.key.strip()
+    if not KEY.fullmatch(key):
+        raise InvalidArgument(
+            "key must be 2 to 10 upper-case letters or digits, starting with a letter",
+            field="key",
+        )
+    name = text(cmd.name, "name", max_chars=120)
+    description = body(cmd.description, "description")
+    project_id = new_id(cmd.id)
+    if projects.id_exists(ctx.conn, project_id):
+        raise AlreadyExists("a project with this id exists", field="id")
+    if projects.key_exists(ctx.conn, key):
+        raise AlreadyExists(f"project key {key} is taken (keys are never reused)", field="key")
+    project = projects.insert(
+        ctx.conn,
+        project_id=project_id,
+        key=key,
+        name=name,
+        description=description,
+        actor_id=ctx.user_id,
+        now_ms=ctx.now_ms,
+    )
+    ctx.log("project", project.id, project.id, "created")
+    lanes = []
+    for position, (lane_name, status_value) in enumerate(swim_lanes.DEFAULT_LANES):
+        lane = swim_lanes.insert(
+            ctx.conn,
+            lane_id=str(uuid.uuid4()),
+            project_id=project.id,
+            name=lane_name,
+            status_value=status_value,
+            position=position,
+            is_default=True,
+            actor_id=ctx.user_id,
+            now_ms=ctx.now_ms,
+        )
+        ctx.log("swim_lane", lane.id, project.id, "created")
+        lanes.append(lane_to_proto(lane))
+    wire = project_to_proto(project)
+    return Change(
+        result=msg.CreateProjectResult(project=wire, lanes=lanes),
+        event=msg.ProjectCreated(project=wire, lanes=lanes),
+        project_ids=[project.id],
+        tenant_level=True,
+    )
+
+
+@mutation("update_project")
+def update_project(ctx: WriteContext, cmd: msg.UpdateProject) -> Change:
+    """Renames a project or changes its description."""
+    project = load_project(ctx, cmd.project_id)
+    check_version(project, cmd.expected_version)
+    updates: dict[str, object] = {}
+    if cmd.HasField("name"):
+        updates["name"] = text(cmd.name, "name", max_chars=120)
+    if cmd.HasField("description"):
+        updates["description"] = body(cmd.description, "description")
+    if not updates:
+        raise InvalidArgument("nothing to update: set name or description", field="name")
+    before = project_to_proto(project)
+    after_record = projects.update(
+        ctx.conn, project.id, updates, actor_id=ctx.user_id, now_ms=ctx.now_ms
+    )
+    after = project_to_proto(after_record)
+    changes = field_changes(before, after, ["name", "description"])
+    log_changes(ctx, "project", project.id, project.id, changes)
+    return Change(
+        result=msg.UpdateProjectResult(project=after, changes=changes),
+        event=msg.ProjectUpdated(project=after, changes=changes),
+        project_ids=[project.id],
+        tenant_level=True,
+    )
+
+
+@mutation("delete_project", role=Role.ADMIN)
+def delete_project(ctx: WriteContext, cmd: msg.DeleteProject) -> Change:
+    """Soft-deletes a project and everything in it (admins only)."""
+    project = load_project(ctx, cmd.project_id)
+    check_version(project, cmd.expected_version)
+    projects.soft_delete_cascade(
+        ctx.conn, project.id, actor_id=ctx.user_id, now_ms=ctx.now_ms, batch=ctx.request_id
+    )
+    ctx.log("project", project.id, project.id, "deleted")
+    return Change(
+        result=msg.DeleteProjectResult(project_id=project.id),
+        event=msg.ProjectDeleted(project_id=project.id, deleted_at_ms=ctx.now_ms),
+        project_ids=[project.id],
+        tenant_level=True,
+    )
+
+
+@query("get_project")
+def get_project(ctx: ReadContext, cmd: msg.GetProject) -> msg.GetProjectResult:
+    """One project with its lanes in order."""
+    project = load_project(ctx, cmd.project_id)
+    lanes = swim_lanes.list_for_project(ctx.conn, project.id)
+    return msg.GetProjectResult(
+        project=project_to_proto(project), lanes=[lane_to_proto(lane) for lane in lanes]
+    )
+
+
+@query("list_projects")
+def list_projects(ctx: ReadContext, cmd: msg.ListProjects) -> msg.ListProjectsResult:
+    """Live projects ordered by key, paged."""
+    size = page_size(cmd.page_size)
+    after_key = str(decode_token(cmd.page_token).get("key", ""))
+    found = projects.list_live(ctx.conn, after_key=after_key, limit=size + 1)
+    token = encode_token({"key": found[size - 1].key}) if len(found) > size else ""
+    return msg.ListProjectsResult(
+        projects=[project_to_proto(p) for p in found[:size]], next_page_token=token
+    )

@@ -1,0 +1,44 @@
+"""Page sizes and opaque page tokens for list commands.
+
+A token is the urlsafe base64 of a small JSON cursor (e.g. the last key seen); clients must
+treat it as opaque. A token that does not decode is INVALID_ARGUMENT.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+from typing import Any
+
+from tenants.errors import InvalidArgument
+
+MAX_PAGE_SIZE = 500
+DEFAULT_PAGE_SIZE = 50
+
+
+def page_size(requested: int) -> int:
+    if requested < 0:
+        raise InvalidArgument("page_size must not be negative", field="page_size")
+    if requested == 0:
+        return DEFAULT_PAGE_SIZE
+    return min(requested, MAX_PAGE_SIZE)
+
+
+def encode_token(cursor: dict[str, Any]) -> str:
+    raw = json.dumps(cursor, separators=(",", ":")).encode()
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+def decode_token(token: str) -> dict[str, Any]:
+    """The cursor of a token; {} for the first page."""
+    if not token:
+        return {}
+    try:
+        raw = base64.urlsafe_b64decode(token + "=" * (-len(token) % 4))
+        cursor = json.loads(raw)
+    except (binascii.Error, ValueError):
+        raise InvalidArgument("page_token is not valid", field="page_token") from None
+    if not isinstance(cursor, dict):
+        raise InvalidArgument("page_token is not valid", field="page_token")
+    return cursor

@@ -1,0 +1,141 @@
+"""Runs one command against its tenant's database and prepares what goes out.
+
+frame -> decode -> permission -> handler in one hop on the tenant's thread (mutations in the
+tenant's transaction together with the activity rows, the event row and the idempotency
+record) -> commit -> the response frame for the sender and the event frame for the hub.
+"""
+
+from __future__ import annotations
+
+import logging
+import sqlite3
+from dataclasses import dataclass
+
+from google.protobuf.message import Message
+
+from pm.v1 import envelope_pb2 as env
+from server import protocol
+from server.auth import Principal
+from server.commands import REGISTRY, CommandSpec, ReadContext, WriteContext, now_ms, snake_case
+from server.hub import PublishedEvent
+from tenants import processed_requests
+from tenants.changes import ChangeSet
+from tenants.errors import FailedPrecondition, Internal, InvalidArgument, PmError
+from tenants.event_log import StoredEvent
+from tenants.manager import TenantDatabases
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """A command's answer frame and, for a fresh mutation, its event ready to publish."""
+
+    response: bytes
+    event: PublishedEvent | None = None
+
+
+@dataclass(frozen=True)
+class _Applied:
+    response: bytes
+    stored: StoredEvent | None
+
+
+class CommandRunner:
+    def __init__(self, databases: TenantDatabases) -> None:
+        self._databases = databases
+
+    async def run(
+        self, principal: Principal, request_id: str, name: str, command: Message
+    ) -> Outcome:
+        try:
+            return await self._run(principal, request_id, name, command)
+        except PmError as error:
+            return Outcome(protocol.encode_error(request_id, error))
+        except sqlite3.IntegrityError:
+            # A constraint the handler's own checks should have caught (another process
+            # won a race): refuse without leaking SQL.
+            log.warning("constraint refused %s request %s", name, request_id)
+            refused = FailedPrecondition("the change conflicts with the current state; retry")
+            return Outcome(protocol.encode_error(request_id, refused))
+        except Exception:
+            log.exception("command %s (request %s) failed", name, request_id)
+            return Outcome(protocol.encode_error(request_id, Internal("internal error")))
+
+    async def _run(
+        self, principal: Principal, request_id: str, name: str, command: Message
+    ) -> Outcome:
+        spec = REGISTRY.get(name)
+        if spec is None:
+            raise InvalidArgument(f"command {name} is not supported by this server")
+        principal.require(spec.role)
+        async with self._databases.lease(principal.tenant_id) as db:
+            if spec.query is not None:
+                query = spec.query
+                result = await db.read(
+                    lambda conn: query(ReadContext(conn, principal, now_ms()), command)
+                )
+                return Outcome(protocol.encode_result(request_id, name, result))
+            fp = protocol.fingerprint(name, command)
+            applied: _Applied = await db.write(
+                lambda conn: _apply(conn, spec, principal, request_id, command, fp)
+            )
+        event = None
+        if applied.stored is not None:
+            stored = applied.stored
+            event = PublishedEvent(
+                tenant_id=principal.tenant_id,
+                seq=stored.seq,
+                project_ids=stored.project_ids,
+                tenant_level=stored.tenant_level,
+                frame=protocol.event_frame(stored.seq, stored.payload),
+            )
+        return Outcome(applied.response, event)
+
+
+def _apply(
+    conn: sqlite3.Connection,
+    spec: CommandSpec,
+    principal: Principal,
+    request_id: str,
+    command: Message,
+    fingerprint: bytes,
+) -> _Applied:
+    """Runs on the tenant's thread inside the command's savepoint."""
+    prior = processed_requests.find(conn, principal.user_id, request_id)
+    if prior is not None:
+        if prior.fingerprint != fingerprint:
+            raise InvalidArgument(
+                "request_id was already used for a different command", field="request_id"
+            )
+        return _Applied(prior.response, None)
+    assert spec.mutation is not None
+    timestamp = now_ms()
+    changes = ChangeSet(conn, actor_id=principal.user_id, request_id=request_id, now_ms=timestamp)
+    ctx = WriteContext(conn, principal, timestamp, request_id, changes)
+    change = spec.mutation(ctx, command)
+    stored = None
+    if change.event is not None:
+        event = env.Event(
+            project_ids=list(dict.fromkeys(change.project_ids)),
+            occurred_at_ms=timestamp,
+            actor_id=principal.user_id,
+            request_id=request_id,
+        )
+        getattr(event, snake_case(type(change.event).__name__)).CopyFrom(change.event)
+        stored = changes.append_event(
+            project_ids=event.project_ids,
+            tenant_level=change.tenant_level,
+            payload=event.SerializeToString(),
+        )
+    response = protocol.encode_result(request_id, spec.name, change.result)
+    processed_requests.record(
+        conn,
+        user_id=principal.user_id,
+        request_id=request_id,
+        fingerprint=fingerprint,
+        response=response,
+        seq=stored.seq if stored else None,
+        now_ms=timestamp,
+    )
+    return _Applied(response, stored)

@@ -1,0 +1,104 @@
+"""The append-only activity log: who changed what, field by field."""
+
+from __future__ import annotations
+
+import sqlite3
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class ActivityItem:
+    """One row to write: a created/deleted entity, or one changed field."""
+
+    entity_type: str
+    entity_id: str
+    project_id: str | None
+    action: str
+    field: str | None = None
+    old_json: str | None = None
+    new_json: str | None = None
+
+
+@dataclass(frozen=True)
+class ActivityRecord:
+    id: int
+    entity_type: str
+    entity_id: str
+    project_id: str | None
+    action: str
+    field: str | None
+    old_json: str | None
+    new_json: str | None
+    actor_id: str
+    occurred_at: int
+    request_id: str
+    seq: int
+
+
+def insert(
+    conn: sqlite3.Connection,
+    items: list[ActivityItem],
+    *,
+    actor_id: str,
+    occurred_at: int,
+    request_id: str,
+    seq: int,
+) -> None:
+    conn.executemany(
+        "INSERT INTO activity_log(entity_type, entity_id, project_id, action, field, old_json,"
+        " new_json, actor_id, occurred_at, request_id, seq)"
+        " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        [
+            (
+                i.entity_type,
+                i.entity_id,
+                i.project_id,
+                i.action,
+                i.field,
+                i.old_json,
+                i.new_json,
+                actor_id,
+                occurred_at,
+                request_id,
+                seq,
+            )
+            for i in items
+        ],
+    )
+
+
+_COLUMNS = (
+    "id, entity_type, entity_id, project_id, action, field, old_json, new_json, actor_id,"
+    " occurred_at, request_id, seq"
+)
+
+
+def entity_history(
+    conn: sqlite3.Connection, entity_type: str, entity_id: str, *, before_id: int, limit: int
+) -> list[ActivityRecord]:
+    """Newest first; before_id 0 starts at the newest."""
+    rows = conn.execute(
+        f"SELECT {_COLUMNS} FROM activity_log WHERE entity_type = ? AND entity_id = ?"
+        " AND (? = 0 OR id < ?) ORDER BY id DESC LIMIT ?",
+        (entity_type, entity_id, before_id, before_id, limit),
+    ).fetchall()
+    return [ActivityRecord(*row) for row in rows]
+
+
+def project_activity(
+    conn: sqlite3.Connection, project_id: str, *, before_id: int, limit: int
+) -> list[ActivityRecord]:
+    """Newest first; before_id 0 starts at the newest."""
+    rows = conn.execute(
+        f"SELECT {_COLUMNS} FROM activity_log WHERE project_id = ?"
+        " AND (? = 0 OR id < ?) ORDER BY id DESC LIMIT ?",
+        (project_id, before_id, before_id, limit),
+    ).fetchall()
+    return [ActivityRecord(*row) for row in rows]
+
+
+def count_for_request(conn: sqlite3.Connection, request_id: str) -> int:
+    row = conn.execute(
+        "SELECT COUNT(*) FROM activity_log WHERE request_id = ?", (request_id,)
+    ).fetchone()
+    return int(row[0])

@@ -1,0 +1,121 @@
+"""TenantDatabases: opens each tenant's file lazily and keeps at most N open.
+
+A database is leased for the duration of one command (`async with databases.lease(t)`);
+only an unleased one is ever closed, the least recently used first. Concurrent first
+requests for a new tenant share one opening, so its migrations run once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import re
+from collections import OrderedDict
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+
+from tenants.database import Synchronous, TenantDatabase
+from tenants.errors import InvalidArgument
+from tenants.migrator import Migration, load_migrations
+
+log = logging.getLogger(__name__)
+
+TENANT_ID = re.compile(r"^[a-z0-9][a-z0-9_-]{0,62}$")
+
+
+def is_valid_tenant_id(tenant_id: str) -> bool:
+    # fullmatch: "$" alone would accept a trailing newline, and a tenant id is a file name.
+    return TENANT_ID.fullmatch(tenant_id) is not None
+
+
+class TenantDatabases:
+    def __init__(
+        self,
+        data_dir: Path,
+        *,
+        max_open: int = 256,
+        synchronous: Synchronous = "NORMAL",
+        migrations: tuple[Migration, ...] | None = None,
+    ) -> None:
+        self._dir = data_dir / "tenants"
+        self._max_open = max(1, max_open)
+        self._synchronous = synchronous
+        self._migrations = migrations if migrations is not None else load_migrations()
+        self._open: OrderedDict[str, TenantDatabase] = OrderedDict()
+        self._opening: dict[str, asyncio.Future[TenantDatabase]] = {}
+        self._closing: set[asyncio.Task[None]] = set()
+        self._closed = False
+
+    def path_for(self, tenant_id: str) -> Path:
+        if not is_valid_tenant_id(tenant_id):
+            raise InvalidArgument("invalid tenant id", field="tenant_id")
+        return self._dir / f"{tenant_id}.sqlite3"
+
+    @property
+    def open_count(self) -> int:
+        return len(self._open)
+
+    def is_open(self, tenant_id: str) -> bool:
+        return tenant_id in self._open
+
+    @asynccontextmanager
+    async def lease(self, tenant_id: str) -> AsyncIterator[TenantDatabase]:
+        db = await self._get(tenant_id)
+        db.in_use += 1
+        try:
+            yield db
+        finally:
+            db.in_use -= 1
+            self._evict_idle()
+
+    async def _get(self, tenant_id: str) -> TenantDatabase:
+        if self._closed:
+            raise RuntimeError("tenant databases are closed")
+        db = self._open.get(tenant_id)
+        if db is not None:
+            self._open.move_to_end(tenant_id)
+            return db
+        opening = self._opening.get(tenant_id)
+        if opening is not None:
+            return await asyncio.shield(opening)
+        future: asyncio.Future[TenantDatabase] = asyncio.get_running_loop().create_future()
+        self._opening[tenant_id] = future
+        try:
+            db = TenantDatabase(
+                tenant_id,
+                self.path_for(tenant_id),
+                migrations=self._migrations,
+                synchronous=self._synchronous,
+            )
+            await db.open()
+        except BaseException as exc:
+            future.set_exception(exc)
+            future.exception()  # retrieved: the waiters (if any) re-raise it themselves
+            raise
+        finally:
+            del self._opening[tenant_id]
+        self._open[tenant_id] = db
+        future.set_result(db)
+        log.debug("opened tenant %s (%d open)", tenant_id, len(self._open))
+        return db
+
+    def _evict_idle(self) -> None:
+        if len(self._open) <= self._max_open:
+            return
+        for tenant_id, db in list(self._open.items()):
+            if len(self._open) <= self._max_open:
+                break
+            if db.in_use == 0:
+                del self._open[tenant_id]
+                task = asyncio.get_running_loop().create_task(db.close())
+                self._closing.add(task)
+                task.add_done_callback(self._closing.discard)
+                log.debug("closed idle tenant %s", tenant_id)
+
+    async def close(self) -> None:
+        """Close every database after its queued work; called last at shutdown."""
+        self._closed = True
+        dbs = list(self._open.values())
+        self._open.clear()
+        await asyncio.gather(*(db.close() for db in dbs), *self._closing)

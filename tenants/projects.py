@@ -1,0 +1,148 @@
+"""Projects repository."""
+
+from __future__ import annotations
+
+import sqlite3
+from dataclasses import dataclass
+
+from tenants import rows
+
+
+@dataclass(frozen=True)
+class ProjectRecord:
+    id: str
+    key: str
+    name: str
+    description: str
+    next_item_number: int
+    version: int
+    created_at: int
+    updated_at: int
+    created_by: str
+    updated_by: str
+    deleted_at: int | None
+    deleted_by: str | None
+
+
+def insert(
+    conn: sqlite3.Connection,
+    *,
+    project_id: str,
+    key: str,
+    name: str,
+    description: str,
+    actor_id: str,
+    now_ms: int,
+) -> ProjectRecord:
+    rows.insert(
+        conn,
+        "projects",
+        {
+            "id": project_id,
+            "key": key,
+            "name": name,
+            "description": description,
+            "created_at": now_ms,
+            "updated_at": now_ms,
+            "created_by": actor_id,
+            "updated_by": actor_id,
+        },
+    )
+    project = get(conn, project_id)
+    assert project is not None
+    return project
+
+
+def get(
+    conn: sqlite3.Connection, project_id: str, *, include_deleted: bool = False
+) -> ProjectRecord | None:
+    row = conn.execute(
+        "SELECT * FROM projects WHERE id = ? AND (? OR deleted_at IS NULL)",
+        (project_id, include_deleted),
+    ).fetchone()
+    return rows.to_record(ProjectRecord, row)
+
+
+def key_exists(conn: sqlite3.Connection, key: str) -> bool:
+    """Deleted projects count: a key is never reused."""
+    return conn.execute("SELECT 1 FROM projects WHERE key = ?", (key,)).fetchone() is not None
+
+
+def id_exists(conn: sqlite3.Connection, project_id: str) -> bool:
+    return conn.execute("SELECT 1 FROM projects WHERE id = ?", (project_id,)).fetchone() is not None
+
+
+def list_live(conn: sqlite3.Connection, *, after_key: str, limit: int) -> list[ProjectRecord]:
+    """Live projects ordered by key, starting after after_key."""
+    found = conn.execute(
+        "SELECT * FROM projects WHERE deleted_at IS NULL AND key > ? ORDER BY key LIMIT ?",
+        (after_key, limit),
+    ).fetchall()
+    return rows.to_records(ProjectRecord, found)
+
+
+def live_ids(conn: sqlite3.Connection, project_ids: list[str]) -> set[str]:
+    if not project_ids:
+        return set()
+    marks = ",".join("?" * len(project_ids))
+    found = conn.execute(
+        f"SELECT id FROM projects WHERE deleted_at IS NULL AND id IN ({marks})", project_ids
+    ).fetchall()
+    return {row[0] for row in found}
+
+
+def update(
+    conn: sqlite3.Connection,
+    project_id: str,
+    changes: dict[str, object],
+    *,
+    actor_id: str,
+    now_ms: int,
+) -> ProjectRecord:
+    rows.update(conn, "projects", project_id, changes, actor_id=actor_id, now_ms=now_ms)
+    project = get(conn, project_id, include_deleted=True)
+    assert project is not None
+    return project
+
+
+def allocate_item_number(conn: sqlite3.Connection, project_id: str) -> int:
+    """The next PM-n number; numbers are never reused, so this only ever counts up."""
+    row = conn.execute(
+        "UPDATE projects SET next_item_number = next_item_number + 1 WHERE id = ?"
+        " RETURNING next_item_number - 1",
+        (project_id,),
+    ).fetchone()
+    return int(row[0])
+
+
+def soft_delete_cascade(
+    conn: sqlite3.Connection, project_id: str, *, actor_id: str, now_ms: int, batch: str
+) -> None:
+    """Soft-delete the project and every live row in it, as one batch."""
+    stamp = (now_ms, actor_id, batch, now_ms, actor_id)
+    setter = (
+        "deleted_at = ?, deleted_by = ?, delete_batch = ?, version = version + 1,"
+        " updated_at = ?, updated_by = ?"
+    )
+    items_of_project = "SELECT id FROM work_items WHERE project_id = ?"
+    conn.execute(
+        f"UPDATE comments SET {setter} WHERE deleted_at IS NULL"
+        f" AND work_item_id IN ({items_of_project})",
+        (*stamp, project_id),
+    )
+    conn.execute(
+        f"UPDATE time_entries SET {setter} WHERE deleted_at IS NULL"
+        f" AND work_item_id IN ({items_of_project})",
+        (*stamp, project_id),
+    )
+    conn.execute(
+        f"UPDATE dependencies SET {setter} WHERE deleted_at IS NULL"
+        f" AND (from_item_id IN ({items_of_project}) OR to_item_id IN ({items_of_project}))",
+        (*stamp, project_id, project_id),
+    )
+    for table in ("work_items", "sprints", "swim_lanes"):
+        conn.execute(
+            f"UPDATE {table} SET {setter} WHERE deleted_at IS NULL AND project_id = ?",
+            (*stamp, project_id),
+        )
+    rows.soft_delete(conn, "projects", project_id, actor_id=actor_id, now_ms=now_ms, batch=batch)

@@ -1,0 +1,94 @@
+"""Swim lanes repository: a project's ordered lanes, status_value unique among live ones."""
+
+from __future__ import annotations
+
+import sqlite3
+from dataclasses import dataclass
+
+from tenants import rows
+
+DEFAULT_LANES = (
+    ("Backlog", "backlog"),
+    ("In Progress", "in_progress"),
+    ("In Review", "in_review"),
+    ("Done", "done"),
+)
+
+
+@dataclass(frozen=True)
+class SwimLaneRecord:
+    id: str
+    project_id: str
+    name: str
+    status_value: str
+    position: int
+    is_default: int
+    version: int
+    created_at: int
+    updated_at: int
+    created_by: str
+    updated_by: str
+    deleted_at: int | None
+    deleted_by: str | None
+
+
+def insert(
+    conn: sqlite3.Connection,
+    *,
+    lane_id: str,
+    project_id: str,
+    name: str,
+    status_value: str,
+    position: int,
+    is_default: bool,
+    actor_id: str,
+    now_ms: int,
+) -> SwimLaneRecord:
+    rows.insert(
+        conn,
+        "swim_lanes",
+        {
+            "id": lane_id,
+            "project_id": project_id,
+            "name": name,
+            "status_value": status_value,
+            "position": position,
+            "is_default": int(is_default),
+            "created_at": now_ms,
+            "updated_at": now_ms,
+            "created_by": actor_id,
+            "updated_by": actor_id,
+        },
+    )
+    lane = get(conn, lane_id)
+    assert lane is not None
+    return lane
+
+
+def get(
+    conn: sqlite3.Connection, lane_id: str, *, include_deleted: bool = False
+) -> SwimLaneRecord | None:
+    row = conn.execute(
+        "SELECT * FROM swim_lanes WHERE id = ? AND (? OR deleted_at IS NULL)",
+        (lane_id, include_deleted),
+    ).fetchone()
+    return rows.to_record(SwimLaneRecord, row)
+
+
+def list_for_project(conn: sqlite3.Connection, project_id: str) -> list[SwimLaneRecord]:
+    found = conn.execute(
+        "SELECT * FROM swim_lanes WHERE project_id = ? AND deleted_at IS NULL"
+        " ORDER BY position, created_at",
+        (project_id,),
+    ).fetchall()
+    return rows.to_records(SwimLaneRecord, found)
+
+
+def find_by_status(
+    conn: sqlite3.Connection, project_id: str, status_value: str
+) -> SwimLaneRecord | None:
+    row = conn.execute(
+        "SELECT * FROM swim_lanes WHERE project_id = ? AND status_value = ? AND deleted_at IS NULL",
+        (project_id, status_value),
+    ).fetchone()
+    return rows.to_record(SwimLaneRecord, row)
