@@ -1,0 +1,47 @@
+"""The command reference in docs/ stays in step with proto/."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+from hamcrest import assert_that, empty
+
+from pm.v1 import envelope_pb2 as env
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def _documented() -> set[str]:
+    headings: set[str] = set()
+    for page in (ROOT / "docs" / "commands").glob("*.md"):
+        headings.update(re.findall(r"^## (\w+)\s*$", page.read_text("utf-8"), re.MULTILINE))
+    return headings
+
+
+def test_given_the_proto_when_listing_its_commands_then_each_has_a_docs_heading() -> None:
+    commands = {
+        field.message_type.name
+        for field in env.ClientMessage.DESCRIPTOR.oneofs_by_name["payload"].fields
+    }
+
+    missing = sorted(commands - _documented())
+
+    assert_that(missing, empty())
+
+
+def test_given_the_proto_when_reading_the_response_then_every_command_has_a_result() -> None:
+    payload = env.ClientMessage.DESCRIPTOR.oneofs_by_name["payload"].fields
+    results = {f.name: f for f in env.Response.DESCRIPTOR.oneofs_by_name["result"].fields}
+    wrong = [
+        f.name
+        for f in payload
+        if f.name not in ("ping", "pong")
+        and (
+            f.name not in results
+            or results[f.name].number != f.number
+            or results[f.name].message_type.name != f"{f.message_type.name}Result"
+        )
+    ]
+
+    assert_that(wrong, empty())
