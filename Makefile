@@ -44,6 +44,7 @@ typecheck: setup
 check: lint typecheck test
 
 bench: setup
+	$(PY) -m scripts.bench_write_path
 	$(PY) -m scripts.bench_cycle_check
 
 clean:

@@ -6,16 +6,22 @@ Table and column names passed here always come from code, never from a client.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import sqlite3
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 
 R = TypeVar("R")
+
+
+@functools.cache
+def _field_names(cls: type) -> frozenset[str]:
+    return frozenset(f.name for f in dataclasses.fields(cls))
 
 
 def to_record(cls: type[R], row: sqlite3.Row | None) -> R | None:
     if row is None:
         return None
-    names = {f.name for f in dataclasses.fields(cls)}  # type: ignore[arg-type]
+    names = _field_names(cast(type, cls))
     return cls(**{k: row[k] for k in row.keys() if k in names})
 
 
