@@ -21,7 +21,7 @@ import uuid
 from pathlib import Path
 
 import server.handlers  # noqa: F401, I001  (registers the commands)
-from pm.v1 import projects_pb2, work_items_pb2
+from pm.v1 import entities_pb2, projects_pb2, work_items_pb2
 from server.auth import Principal, Role
 from server.runner import CommandRunner
 from tenants.database import TenantDatabase
@@ -88,7 +88,9 @@ async def command_writes(data_dir: Path, writes: int, concurrency: int) -> float
                 principal,
                 f"w{index}-{n}",
                 "create_work_item",
-                work_items_pb2.CreateWorkItem(project_id=project_id, type=3, title=f"task {n}"),
+                work_items_pb2.CreateWorkItem(
+                    project_id=project_id, type=entities_pb2.WORK_ITEM_TYPE_TASK, title=f"task {n}"
+                ),
             )
             assert outcome.event is not None
 
