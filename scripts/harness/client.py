@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-import itertools
+import uuid
 from collections.abc import AsyncIterator
 from types import TracebackType
 
@@ -28,7 +28,6 @@ class Client:
         self.timeout = timeout
         self.welcome: env.ServerMessage | None = None
         self._ws: ClientConnection | None = None
-        self._ids = itertools.count(1)
         self.events: asyncio.Queue[env.Event] = asyncio.Queue()
 
     async def __aenter__(self) -> Client:
@@ -57,7 +56,8 @@ class Client:
     async def call(self, name: str, command: Message) -> env.Response:
         """Send one command and return its Response (events meanwhile go to `events`)."""
         assert self._ws is not None
-        request_id = f"h-{next(self._ids)}"
+        # Unique across runs: the server treats (user, request_id) as an idempotency key.
+        request_id = f"h-{uuid.uuid4()}"
         message = env.ClientMessage(request_id=request_id)
         getattr(message, name).CopyFrom(command)
         await self._ws.send(message.SerializeToString())
