@@ -102,3 +102,22 @@ def count_for_request(conn: sqlite3.Connection, request_id: str) -> int:
         "SELECT COUNT(*) FROM activity_log WHERE request_id = ?", (request_id,)
     ).fetchone()
     return int(row[0])
+
+
+# The table behind each entity type the log names (from code, never from a client).
+ENTITY_TABLES = {
+    "project": "projects",
+    "swim_lane": "swim_lanes",
+    "work_item": "work_items",
+    "sprint": "sprints",
+    "comment": "comments",
+    "time_entry": "time_entries",
+    "dependency": "dependencies",
+}
+
+
+def entity_exists(conn: sqlite3.Connection, entity_type: str, entity_id: str) -> bool:
+    """Whether the entity ever existed in this tenant; deleted ones keep their history."""
+    table = ENTITY_TABLES[entity_type]
+    found = conn.execute(f"SELECT 1 FROM {table} WHERE id = ?", (entity_id,)).fetchone()
+    return found is not None

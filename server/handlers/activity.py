@@ -1,0 +1,65 @@
+"""The activity log over the wire: one entity's history or one project's recent activity.
+
+Both come newest first and are paged by the log's own id, so rows appended while a client
+pages do not shift the pages it has not read yet.
+"""
+
+from __future__ import annotations
+
+from pm.v1 import activity_pb2 as msg
+from server.commands import ReadContext, parse_id, query
+from server.handlers.projects import load_project
+from server.paging import decode_token, encode_token, page_size
+from server.wire.activity import activity_to_proto
+from tenants import activity
+from tenants.activity import ActivityRecord
+from tenants.errors import InvalidArgument, NotFound
+
+
+def before_id(token: str) -> int:
+    """The log id the page starts below; 0 for the newest page."""
+    cursor = decode_token(token)
+    value = cursor.get("before", 0)
+    if not isinstance(value, int) or value < 0 or (cursor and value == 0):
+        raise InvalidArgument("page_token is not valid", field="page_token")
+    return value
+
+
+def entity_history(
+    ctx: ReadContext, cmd: msg.GetActivity, before: int, limit: int
+) -> list[ActivityRecord]:
+    if cmd.entity_type not in activity.ENTITY_TABLES:
+        raise InvalidArgument(
+            f"entity_type must be one of {', '.join(activity.ENTITY_TABLES)}",
+            field="entity_type",
+        )
+    entity_id = parse_id(cmd.entity_id, "entity_id")
+    if not activity.entity_exists(ctx.conn, cmd.entity_type, entity_id):
+        raise NotFound(f"{cmd.entity_type} not found", field="entity_id")
+    return activity.entity_history(
+        ctx.conn, cmd.entity_type, entity_id, before_id=before, limit=limit
+    )
+
+
+@query("get_activity")
+def get_activity(ctx: ReadContext, cmd: msg.GetActivity) -> msg.GetActivityResult:
+    """An entity's history (deleted ones too) or a live project's activity, newest first."""
+    by_entity = bool(cmd.entity_type or cmd.entity_id)
+    if by_entity and cmd.project_id:
+        raise InvalidArgument(
+            "ask for an entity (entity_type, entity_id) or a project, not both",
+            field="project_id",
+        )
+    if not by_entity and not cmd.project_id:
+        raise InvalidArgument("set entity_type and entity_id, or project_id", field="entity_type")
+    size = page_size(cmd.page_size)
+    before = before_id(cmd.page_token)
+    if by_entity:
+        found = entity_history(ctx, cmd, before, size + 1)
+    else:
+        project = load_project(ctx, cmd.project_id)
+        found = activity.project_activity(ctx.conn, project.id, before_id=before, limit=size + 1)
+    token = encode_token({"before": found[size - 1].id}) if len(found) > size else ""
+    return msg.GetActivityResult(
+        entries=[activity_to_proto(r) for r in found[:size]], next_page_token=token
+    )
