@@ -115,34 +115,66 @@ def allocate_item_number(conn: sqlite3.Connection, project_id: str) -> int:
     return int(row[0])
 
 
+@dataclass(frozen=True)
+class CascadeResult:
+    """What a project delete removed, so the caller can log one activity row per entity."""
+
+    # Entity type (as the activity log names it) -> ids deleted, in the order deleted.
+    deleted: dict[str, list[str]]
+    # Other projects whose items lost a dependency on this one's.
+    touched_project_ids: list[str]
+
+
+_STAMP = (
+    "deleted_at = ?, deleted_by = ?, delete_batch = ?, version = version + 1,"
+    " updated_at = ?, updated_by = ?"
+)
+_ITEMS_OF_PROJECT = "SELECT id FROM work_items WHERE project_id = ?"
+# (entity type as the activity log names it, table, condition, how many project-id
+# parameters the condition takes). Children go before their parents; the project itself
+# is deleted last.
+_CASCADE: tuple[tuple[str, str, str, int], ...] = (
+    ("comment", "comments", f"work_item_id IN ({_ITEMS_OF_PROJECT})", 1),
+    ("time_entry", "time_entries", f"work_item_id IN ({_ITEMS_OF_PROJECT})", 1),
+    (
+        "dependency",
+        "dependencies",
+        f"(from_item_id IN ({_ITEMS_OF_PROJECT}) OR to_item_id IN ({_ITEMS_OF_PROJECT}))",
+        2,
+    ),
+    ("work_item", "work_items", "project_id = ?", 1),
+    ("sprint", "sprints", "project_id = ?", 1),
+    ("swim_lane", "swim_lanes", "project_id = ?", 1),
+)
+
+
+def _other_projects_linked(conn: sqlite3.Connection, project_id: str) -> list[str]:
+    """Projects whose items have a live dependency with an item of this project."""
+    found = conn.execute(
+        "SELECT DISTINCT item.project_id FROM dependencies d"
+        " JOIN work_items item ON item.id IN (d.from_item_id, d.to_item_id)"
+        " WHERE d.deleted_at IS NULL AND item.project_id <> ?"
+        f" AND (d.from_item_id IN ({_ITEMS_OF_PROJECT})"
+        f" OR d.to_item_id IN ({_ITEMS_OF_PROJECT}))"
+        " ORDER BY item.project_id",
+        (project_id, project_id, project_id),
+    ).fetchall()
+    return [row[0] for row in found]
+
+
 def soft_delete_cascade(
     conn: sqlite3.Connection, project_id: str, *, actor_id: str, now_ms: int, batch: str
-) -> None:
+) -> CascadeResult:
     """Soft-delete the project and every live row in it, as one batch."""
+    touched = _other_projects_linked(conn, project_id)
     stamp = (now_ms, actor_id, batch, now_ms, actor_id)
-    setter = (
-        "deleted_at = ?, deleted_by = ?, delete_batch = ?, version = version + 1,"
-        " updated_at = ?, updated_by = ?"
-    )
-    items_of_project = "SELECT id FROM work_items WHERE project_id = ?"
-    conn.execute(
-        f"UPDATE comments SET {setter} WHERE deleted_at IS NULL"
-        f" AND work_item_id IN ({items_of_project})",
-        (*stamp, project_id),
-    )
-    conn.execute(
-        f"UPDATE time_entries SET {setter} WHERE deleted_at IS NULL"
-        f" AND work_item_id IN ({items_of_project})",
-        (*stamp, project_id),
-    )
-    conn.execute(
-        f"UPDATE dependencies SET {setter} WHERE deleted_at IS NULL"
-        f" AND (from_item_id IN ({items_of_project}) OR to_item_id IN ({items_of_project}))",
-        (*stamp, project_id, project_id),
-    )
-    for table in ("work_items", "sprints", "swim_lanes"):
-        conn.execute(
-            f"UPDATE {table} SET {setter} WHERE deleted_at IS NULL AND project_id = ?",
-            (*stamp, project_id),
-        )
+    deleted: dict[str, list[str]] = {}
+    for entity_type, table, condition, project_params in _CASCADE:
+        found = conn.execute(
+            f"UPDATE {table} SET {_STAMP} WHERE deleted_at IS NULL AND {condition} RETURNING id",
+            (*stamp, *([project_id] * project_params)),
+        ).fetchall()
+        deleted[entity_type] = sorted(row[0] for row in found)
     rows.soft_delete(conn, "projects", project_id, actor_id=actor_id, now_ms=now_ms, batch=batch)
+    deleted["project"] = [project_id]
+    return CascadeResult(deleted=deleted, touched_project_ids=touched)

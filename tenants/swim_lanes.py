@@ -92,3 +92,50 @@ def find_by_status(
         (project_id, status_value),
     ).fetchone()
     return rows.to_record(SwimLaneRecord, row)
+
+
+def id_exists(conn: sqlite3.Connection, lane_id: str) -> bool:
+    """Deleted lanes count: an id names one lane forever."""
+    return conn.execute("SELECT 1 FROM swim_lanes WHERE id = ?", (lane_id,)).fetchone() is not None
+
+
+def update(
+    conn: sqlite3.Connection,
+    lane_id: str,
+    changes: dict[str, object],
+    *,
+    actor_id: str,
+    now_ms: int,
+) -> SwimLaneRecord:
+    rows.update(conn, "swim_lanes", lane_id, changes, actor_id=actor_id, now_ms=now_ms)
+    lane = get(conn, lane_id, include_deleted=True)
+    assert lane is not None
+    return lane
+
+
+def soft_delete(
+    conn: sqlite3.Connection, lane_id: str, *, actor_id: str, now_ms: int, batch: str
+) -> None:
+    rows.soft_delete(conn, "swim_lanes", lane_id, actor_id=actor_id, now_ms=now_ms, batch=batch)
+
+
+def write_order(conn: sqlite3.Connection, lane_ids: list[str]) -> None:
+    """Positions 0..n-1 in the given order.
+
+    The order belongs to the project (a reorder bumps the project's version), so a lane whose
+    position moves keeps its own version: a rename racing a reorder does not conflict.
+    """
+    conn.executemany(
+        "UPDATE swim_lanes SET position = ? WHERE id = ? AND position <> ?",
+        [(position, lane_id, position) for position, lane_id in enumerate(lane_ids)],
+    )
+
+
+def live_item_count(conn: sqlite3.Connection, project_id: str, status_value: str) -> int:
+    """Live work items whose status is this lane's (the lane "holds" them)."""
+    row = conn.execute(
+        "SELECT COUNT(*) FROM work_items"
+        " WHERE project_id = ? AND status = ? AND deleted_at IS NULL",
+        (project_id, status_value),
+    ).fetchone()
+    return int(row[0])

@@ -130,14 +130,17 @@ def delete_project(ctx: WriteContext, cmd: msg.DeleteProject) -> Change:
     """Soft-deletes a project and everything in it (admins only)."""
     project = load_project(ctx, cmd.project_id)
     check_version(project, cmd.expected_version)
-    projects.soft_delete_cascade(
+    cascade = projects.soft_delete_cascade(
         ctx.conn, project.id, actor_id=ctx.user_id, now_ms=ctx.now_ms, batch=ctx.request_id
     )
-    ctx.log("project", project.id, project.id, "deleted")
+    for entity_type, entity_ids in cascade.deleted.items():
+        for entity_id in entity_ids:
+            ctx.log(entity_type, entity_id, project.id, "deleted")
     return Change(
         result=msg.DeleteProjectResult(project_id=project.id),
         event=msg.ProjectDeleted(project_id=project.id, deleted_at_ms=ctx.now_ms),
-        project_ids=[project.id],
+        # Projects linked by a deleted dependency hear of it too: their items lost an edge.
+        project_ids=[project.id, *cascade.touched_project_ids],
         tenant_level=True,
     )
 
@@ -156,7 +159,9 @@ def get_project(ctx: ReadContext, cmd: msg.GetProject) -> msg.GetProjectResult:
 def list_projects(ctx: ReadContext, cmd: msg.ListProjects) -> msg.ListProjectsResult:
     """Live projects ordered by key, paged."""
     size = page_size(cmd.page_size)
-    after_key = str(decode_token(cmd.page_token).get("key", ""))
+    after_key = decode_token(cmd.page_token).get("key", "")
+    if not isinstance(after_key, str):
+        raise InvalidArgument("page_token is not valid", field="page_token")
     found = projects.list_live(ctx.conn, after_key=after_key, limit=size + 1)
     token = encode_token({"key": found[size - 1].key}) if len(found) > size else ""
     return msg.ListProjectsResult(
