@@ -431,6 +431,9 @@ async def test_given_a_project_with_items_when_deleted_then_everything_goes_with
         ),
     )
     assert_that({r[3] for r in rows}, equal_to({events[0].seq}))
+    deleted = events[0].project_deleted
+    assert_that(deleted.work_item_ids, contains_inanyorder(*[item.id for item in items]))
+    assert_that(deleted.swim_lane_ids, contains_inanyorder(*[lane.id for lane in created.lanes]))
     for item in items:
         gone = await admin.error("get_work_item", wi.GetWorkItem(work_item_id=item.id))
         assert_that(gone.code, equal_to(env.ERROR_CODE_NOT_FOUND))

@@ -138,7 +138,15 @@ def delete_project(ctx: WriteContext, cmd: msg.DeleteProject) -> Change:
             ctx.log(entity_type, entity_id, project.id, "deleted")
     return Change(
         result=msg.DeleteProjectResult(project_id=project.id),
-        event=msg.ProjectDeleted(project_id=project.id, deleted_at_ms=ctx.now_ms),
+        event=msg.ProjectDeleted(
+            project_id=project.id,
+            deleted_at_ms=ctx.now_ms,
+            **{
+                f"{entity_type}_ids": ids
+                for entity_type, ids in cascade.deleted.items()
+                if entity_type != "project"
+            },
+        ),
         # Projects linked by a deleted dependency hear of it too: their items lost an edge.
         project_ids=[project.id, *cascade.touched_project_ids],
         tenant_level=True,
