@@ -124,3 +124,295 @@ def update(
     item = get(conn, item_id, include_deleted=True)
     assert item is not None
     return item
+
+
+def neighbour_rank(
+    conn: sqlite3.Connection,
+    project_id: str,
+    status: str,
+    rank: str,
+    *,
+    below: bool,
+    exclude_id: str,
+) -> str | None:
+    """The rank of the item right below (or above) `rank` in a lane, skipping one item.
+
+    One indexed step along (project_id, status, rank): a move reads only its neighbour and
+    the item adjacent to it, never the whole lane.
+    """
+    comparison, order = ("<", "DESC") if below else (">", "ASC")
+    row = conn.execute(
+        "SELECT rank FROM work_items WHERE project_id = ? AND status = ? AND deleted_at IS NULL"
+        f" AND rank {comparison} ? AND id <> ? ORDER BY rank {order} LIMIT 1",
+        (project_id, status, rank, exclude_id),
+    ).fetchone()
+    return str(row[0]) if row else None
+
+
+def lane_end_rank(
+    conn: sqlite3.Connection, project_id: str, status: str, *, exclude_id: str
+) -> str | None:
+    """The highest rank in a lane other than the moved item's own (None: nothing else)."""
+    row = conn.execute(
+        "SELECT MAX(rank) FROM work_items WHERE project_id = ? AND status = ?"
+        " AND deleted_at IS NULL AND id <> ?",
+        (project_id, status, exclude_id),
+    ).fetchone()
+    return row[0] if row and row[0] is not None else None
+
+
+# Live descendants of ?1 and ?1 itself; UNION (not UNION ALL) visits each item once, so a
+# corrupt parent loop could not make the recursion run away.
+_SUBTREE = (
+    "WITH RECURSIVE sub(id) AS ("
+    " SELECT ?1"
+    " UNION"
+    " SELECT w.id FROM work_items w JOIN sub ON w.parent_id = sub.id"
+    " WHERE w.deleted_at IS NULL"
+    ")"
+)
+
+
+def subtree(conn: sqlite3.Connection, root_id: str) -> list[WorkItemRecord]:
+    """The live item and its live descendants: the root first, each item after its parent.
+
+    Depth first, siblings by number (creation order), so a client can render it as it comes.
+    """
+    found = conn.execute(
+        f"{_SUBTREE} {_SELECT} WHERE w.id IN (SELECT id FROM sub) AND w.deleted_at IS NULL",
+        (root_id,),
+    ).fetchall()
+    return _depth_first(root_id, rows.to_records(WorkItemRecord, found))
+
+
+def _depth_first(root_id: str, items: list[WorkItemRecord]) -> list[WorkItemRecord]:
+    by_id = {item.id: item for item in items}
+    children: dict[str, list[WorkItemRecord]] = {}
+    for item in sorted(items, key=lambda i: i.number):
+        if item.parent_id is not None and item.id != root_id:
+            children.setdefault(item.parent_id, []).append(item)
+    ordered: list[WorkItemRecord] = []
+    stack = [by_id[root_id]] if root_id in by_id else []
+    seen: set[str] = set()
+    while stack:
+        item = stack.pop()
+        if item.id in seen:
+            continue
+        seen.add(item.id)
+        ordered.append(item)
+        stack.extend(reversed(children.get(item.id, [])))
+    return ordered
+
+
+def ancestors(conn: sqlite3.Connection, item_id: str) -> list[WorkItemRecord]:
+    """The path from the root down to the item's parent (empty for a top-level item)."""
+    found = conn.execute(
+        "WITH RECURSIVE up(id, depth) AS ("
+        " SELECT parent_id, 1 FROM work_items WHERE id = ? AND parent_id IS NOT NULL"
+        " UNION ALL"
+        " SELECT w.parent_id, up.depth + 1 FROM work_items w JOIN up ON w.id = up.id"
+        # The depth cap only guards against a corrupt loop; the hierarchy is three deep.
+        " WHERE w.parent_id IS NOT NULL AND up.depth < 64"
+        f") {_SELECT} JOIN up ON up.id = w.id WHERE w.deleted_at IS NULL"
+        " ORDER BY up.depth DESC",
+        (item_id,),
+    ).fetchall()
+    return rows.to_records(WorkItemRecord, found)
+
+
+def is_in_subtree(conn: sqlite3.Connection, root_id: str, item_id: str) -> bool:
+    """Whether item_id is root_id or one of its descendants (walks up from item_id)."""
+    row = conn.execute(
+        "WITH RECURSIVE up(id) AS ("
+        " SELECT ?1"
+        " UNION"
+        " SELECT w.parent_id FROM work_items w JOIN up ON w.id = up.id"
+        " WHERE w.parent_id IS NOT NULL"
+        ") SELECT EXISTS (SELECT 1 FROM up WHERE id = ?2)",
+        (item_id, root_id),
+    ).fetchone()
+    return bool(row[0])
+
+
+def child_types(conn: sqlite3.Connection, item_id: str) -> set[str]:
+    """The types of the item's live children."""
+    found = conn.execute(
+        "SELECT DISTINCT type FROM work_items WHERE parent_id = ? AND deleted_at IS NULL",
+        (item_id,),
+    ).fetchall()
+    return {str(row[0]) for row in found}
+
+
+@dataclass(frozen=True)
+class ItemFilter:
+    """ListWorkItems filters; None means "any"."""
+
+    status: str | None = None
+    sprint_id: str | None = None
+    assignee_id: str | None = None
+    type: str | None = None
+    parent_id: str | None = None
+
+
+@dataclass(frozen=True)
+class LanePosition:
+    """Where an item sits in a project's board: lane order, then rank, then id."""
+
+    lane: int
+    rank: str
+    id: str
+
+
+# Items of a lane that no longer exists (possible only after unusual restores) sort last.
+_LANE_ORDER = (
+    "COALESCE((SELECT l.position FROM swim_lanes l WHERE l.project_id = w.project_id"
+    " AND l.status_value = w.status AND l.deleted_at IS NULL), 1000000)"
+)
+
+
+def list_for_project(
+    conn: sqlite3.Connection,
+    project_id: str,
+    filters: ItemFilter,
+    *,
+    after: LanePosition | None,
+    limit: int,
+) -> list[tuple[WorkItemRecord, LanePosition]]:
+    """Live items of a project in board order (lane position, rank, id), keyset-paged."""
+    clauses = ["w.project_id = ?", "w.deleted_at IS NULL"]
+    params: list[object] = [project_id]
+    for column, value in (
+        ("status", filters.status),
+        ("sprint_id", filters.sprint_id),
+        ("assignee_id", filters.assignee_id),
+        ("type", filters.type),
+        ("parent_id", filters.parent_id),
+    ):
+        if value is not None:
+            clauses.append(f"w.{column} = ?")
+            params.append(value)
+    if after is not None:
+        clauses.append("(lane_position, w.rank, w.id) > (?, ?, ?)")
+        params.extend((after.lane, after.rank, after.id))
+    found = conn.execute(
+        f"SELECT * FROM (SELECT w.*, p.key AS project_key, {_LANE_ORDER} AS lane_position"
+        " FROM work_items w JOIN projects p ON p.id = w.project_id) w"
+        f" WHERE {' AND '.join(clauses)}"
+        " ORDER BY lane_position, w.rank, w.id LIMIT ?",
+        (*params, limit),
+    ).fetchall()
+    result = []
+    for row in found:
+        record = rows.to_record(WorkItemRecord, row)
+        assert record is not None
+        result.append((record, LanePosition(int(row["lane_position"]), record.rank, record.id)))
+    return result
+
+
+@dataclass(frozen=True)
+class DeletedDependency:
+    """A dependency row as delete and restore see it (the dependency commands own the rest)."""
+
+    id: str
+    from_item_id: str
+    to_item_id: str
+    type: str
+
+
+_DELETE_STAMP = (
+    "deleted_at = ?, deleted_by = ?, delete_batch = ?, version = version + 1,"
+    " updated_at = ?, updated_by = ?"
+)
+_RESTORE_STAMP = (
+    "deleted_at = NULL, deleted_by = NULL, delete_batch = NULL, version = version + 1,"
+    " updated_at = ?, updated_by = ?"
+)
+
+
+def live_dependencies_of_subtree(conn: sqlite3.Connection, root_id: str) -> list[DeletedDependency]:
+    """Live dependencies touching the item or any of its live descendants."""
+    found = conn.execute(
+        f"{_SUBTREE} SELECT id, from_item_id, to_item_id, type FROM dependencies"
+        " WHERE deleted_at IS NULL"
+        " AND (from_item_id IN (SELECT id FROM sub) OR to_item_id IN (SELECT id FROM sub))"
+        " ORDER BY created_at, id",
+        (root_id,),
+    ).fetchall()
+    return [DeletedDependency(*row) for row in found]
+
+
+def soft_delete_many(
+    conn: sqlite3.Connection,
+    table: str,
+    ids: list[str],
+    *,
+    actor_id: str,
+    now_ms: int,
+    batch: str,
+) -> None:
+    """Soft-delete the given rows of work_items or dependencies as one batch."""
+    assert table in ("work_items", "dependencies")
+    conn.executemany(
+        f"UPDATE {table} SET {_DELETE_STAMP} WHERE id = ? AND deleted_at IS NULL",
+        [(now_ms, actor_id, batch, now_ms, actor_id, entity_id) for entity_id in ids],
+    )
+
+
+def batch_items(conn: sqlite3.Connection, root: WorkItemRecord) -> list[WorkItemRecord]:
+    """The deleted items of the root's delete batch, the root first, each after its parent.
+
+    A batch is named by the delete's request id, which is unique per user only, so the
+    deleting user and the time pin it down.
+    """
+    found = conn.execute(
+        f"{_SELECT} WHERE w.delete_batch = ? AND w.deleted_by IS ? AND w.deleted_at = ?",
+        (root.delete_batch, root.deleted_by, root.deleted_at),
+    ).fetchall()
+    return _depth_first(root.id, rows.to_records(WorkItemRecord, found))
+
+
+def batch_dependencies(conn: sqlite3.Connection, root: WorkItemRecord) -> list[DeletedDependency]:
+    found = conn.execute(
+        "SELECT id, from_item_id, to_item_id, type FROM dependencies"
+        " WHERE delete_batch = ? AND deleted_by IS ? AND deleted_at = ? ORDER BY created_at, id",
+        (root.delete_batch, root.deleted_by, root.deleted_at),
+    ).fetchall()
+    return [DeletedDependency(*row) for row in found]
+
+
+def live_ids(conn: sqlite3.Connection, item_ids: list[str]) -> set[str]:
+    """Which of the items are live (chunked: SQLite caps bound parameters)."""
+    live: set[str] = set()
+    unique = list(dict.fromkeys(item_ids))
+    for start in range(0, len(unique), 500):
+        chunk = unique[start : start + 500]
+        marks = ",".join("?" * len(chunk))
+        found = conn.execute(
+            f"SELECT id FROM work_items WHERE deleted_at IS NULL AND id IN ({marks})", chunk
+        ).fetchall()
+        live.update(str(row[0]) for row in found)
+    return live
+
+
+def project_ids_of(conn: sqlite3.Connection, item_ids: list[str]) -> list[str]:
+    """The distinct projects of the items, deleted ones included, in first-seen order."""
+    projects: dict[str, None] = {}
+    unique = list(dict.fromkeys(item_ids))
+    for start in range(0, len(unique), 500):
+        chunk = unique[start : start + 500]
+        marks = ",".join("?" * len(chunk))
+        found = conn.execute(
+            f"SELECT DISTINCT project_id FROM work_items WHERE id IN ({marks})", chunk
+        ).fetchall()
+        projects.update((str(row[0]), None) for row in found)
+    return list(projects)
+
+
+def restore_many(
+    conn: sqlite3.Connection, table: str, ids: list[str], *, actor_id: str, now_ms: int
+) -> None:
+    assert table in ("work_items", "dependencies")
+    conn.executemany(
+        f"UPDATE {table} SET {_RESTORE_STAMP} WHERE id = ? AND deleted_at IS NOT NULL",
+        [(now_ms, actor_id, entity_id) for entity_id in ids],
+    )
