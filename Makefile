@@ -32,7 +32,7 @@ run: setup
 	$(PY) -m server --dev
 
 test: setup
-	$(PY) -m pytest $(TEST_ARGS)
+	$(PY) -m pytest -q $(TEST_ARGS)
 
 lint: setup
 	$(PY) -m ruff check .
