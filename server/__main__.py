@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import argparse
 import logging
+import signal
 import sys
+from types import FrameType
 
 import uvicorn
 
@@ -50,6 +52,10 @@ def main(argv: list[str] | None = None) -> int:
             f"  try:     .venv/bin/python -m scripts.harness --url {url} --token <token> ping\n",
             flush=True,
         )
+    # uvicorn shuts down gracefully on SIGTERM, then raises the signal again under the
+    # handler found before it started; with the default one the process would die of it
+    # after a clean shutdown. This one turns a requested stop into exit status 0.
+    signal.signal(signal.SIGTERM, _exit_cleanly)
     uvicorn.run(
         app,
         host=config.host,
@@ -62,6 +68,10 @@ def main(argv: list[str] | None = None) -> int:
         log_level=args.log_level,
     )
     return 0
+
+
+def _exit_cleanly(signum: int, frame: FrameType | None) -> None:
+    raise SystemExit(0)
 
 
 if __name__ == "__main__":

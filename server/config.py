@@ -48,10 +48,13 @@ class Config:
     env: str = "development"
     # Seconds uvicorn waits for connections to finish at shutdown.
     graceful_shutdown_seconds: int = 10
+    # Whether heartbeat_timeout_ms was derived from the interval (see replace).
+    _derived_timeout: bool = dataclasses.field(default=False, init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         if self.heartbeat_timeout_ms <= 0:
             object.__setattr__(self, "heartbeat_timeout_ms", 2 * self.heartbeat_interval_ms)
+            object.__setattr__(self, "_derived_timeout", True)
         if self.heartbeat_interval_ms <= 0:
             raise ConfigError("PM_HEARTBEAT_INTERVAL_MS must be positive")
         if self.sqlite_synchronous not in _SYNCHRONOUS:
@@ -70,6 +73,9 @@ class Config:
             raise ConfigError("PM_ENV=production refuses the development JWT secret")
 
     def replace(self, **changes: Any) -> Config:
+        if self._derived_timeout and "heartbeat_timeout_ms" not in changes:
+            # Derive it again: copying it would keep twice the *old* interval.
+            changes["heartbeat_timeout_ms"] = 0
         return dataclasses.replace(self, **changes)
 
     @classmethod
@@ -77,6 +83,8 @@ class Config:
         env = os.environ if environ is None else environ
         values: dict[str, Any] = {}
         for field in dataclasses.fields(cls):
+            if not field.init:
+                continue
             raw = env.get(f"PM_{field.name.upper()}")
             if raw is None or raw == "":
                 continue

@@ -13,6 +13,7 @@ import logging
 import sqlite3
 import time
 import uuid
+from collections.abc import Callable
 
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
@@ -54,11 +55,15 @@ class Connection:
         self.tenant_feed = False
         self._loop = asyncio.get_running_loop()
         self._last_seen = self._loop.time()
-        # While a replay is read, live events wait here; then only those after it are sent.
+        # While a Subscribe reads the log, live events wait here (see _flush_buffer).
         self._replay_buffer: list[PublishedEvent] | None = None
-        self._replay_floor = 0
         self._close_code: int | None = None
         self._closer: asyncio.Task[None] | None = None
+
+    @property
+    def close_code(self) -> int | None:
+        """The code this connection closed (or is closing) with; None while open."""
+        return self._close_code
 
     # --- lifecycle --------------------------------------------------------------------------
 
@@ -264,16 +269,42 @@ class Connection:
             current_seq=current,
         )
         self._send(protocol.encode_result(request_id, "subscribe", result))
-        for stored in replay:
-            self._send(protocol.event_frame(stored.seq, stored.payload), force=True)
-        if since:
-            self._replay_floor = max(self._replay_floor, current)
-        self._flush_buffer()
+        new_projects = set(wanted)
+
+        def replayed(event: PublishedEvent) -> bool:
+            # Committed by the time of the read and in the new scope: the replay carries it
+            # (or, at or below since_seq, the client has it).
+            in_scope = not new_projects.isdisjoint(event.project_ids) or (
+                command.tenant_feed and event.tenant_level
+            )
+            return since > 0 and event.seq <= current and in_scope
+
+        # Events of earlier subscriptions that arrived during the read may be older than
+        # the replay's last one: merge by seq so the client still sees seq order.
+        outgoing = [(s.seq, protocol.event_frame(s.seq, s.payload), True) for s in replay]
+        outgoing += [(e.seq, e.frame, False) for e in self._take_buffer(replayed=replayed)]
+        outgoing.sort(key=lambda item: item[0])
+        for _, frame, asked_for in outgoing:
+            self._send(frame, force=asked_for)
 
     def _flush_buffer(self) -> None:
+        for event in self._take_buffer(replayed=lambda event: False):
+            self._send(event.frame)
+
+    def _take_buffer(self, *, replayed: Callable[[PublishedEvent], bool]) -> list[PublishedEvent]:
+        """The live events that arrived during a Subscribe's read and are still due.
+
+        Only those the connection now listens to (a refused Subscribe adds nothing), and
+        not those the replay carries. Events of projects subscribed before are due even
+        when older than the replay: the replay covers only the new scope.
+        """
         buffered, self._replay_buffer = self._replay_buffer or [], None
-        for event in buffered:
-            self.deliver(event)
+        return [e for e in buffered if self._listens_to(e) and not replayed(e)]
+
+    def _listens_to(self, event: PublishedEvent) -> bool:
+        return not self.projects.isdisjoint(event.project_ids) or (
+            self.tenant_feed and event.tenant_level
+        )
 
     def _unsubscribe(self, request_id: str, command: session_pb2.Unsubscribe) -> None:
         gone = {parse_id(p, "project_ids") for p in command.project_ids} & self.projects
@@ -297,6 +328,4 @@ class Connection:
         if self._replay_buffer is not None:
             self._replay_buffer.append(event)
             return
-        if event.seq <= self._replay_floor:
-            return  # already sent by the replay
         self._send(event.frame)

@@ -134,7 +134,10 @@ class TenantDatabase:
         conn = self._conn
         try:
             pending: _Job | None = None
-            while True:
+            # The close sentinel may be taken while gathering a batch; it must not be lost,
+            # or the thread waits forever and close() never returns.
+            stopping = False
+            while not stopping:
                 job = pending if pending is not None else self._queue.get()
                 pending = None
                 if job is None:
@@ -148,7 +151,10 @@ class TenantDatabase:
                         nxt = self._queue.get_nowait()
                     except queue.Empty:
                         break
-                    if nxt is not None and nxt.kind == "write":
+                    if nxt is None:
+                        stopping = True
+                        break
+                    if nxt.kind == "write":
                         batch.append(nxt)
                     else:
                         pending = nxt
@@ -184,22 +190,24 @@ class TenantDatabase:
             conn.execute("BEGIN IMMEDIATE")
         except sqlite3.Error as exc:
             return [_Outcome(job, error=exc) for job in batch]
-        for job in batch:
-            conn.execute("SAVEPOINT command")
-            outcome = self._call(conn, job)
-            if outcome.error is None:
-                conn.execute("RELEASE command")
-            else:
-                conn.execute("ROLLBACK TO command")
-                conn.execute("RELEASE command")
-            outcomes.append(outcome)
         try:
+            for job in batch:
+                conn.execute("SAVEPOINT command")
+                outcome = self._call(conn, job)
+                outcomes.append(outcome)
+                if outcome.error is not None:
+                    conn.execute("ROLLBACK TO command")
+                conn.execute("RELEASE command")
             conn.execute("COMMIT")
         except sqlite3.Error as exc:
-            log.exception("tenant %s: commit failed", self.tenant_id)
+            # SQLite may have rolled the whole transaction back on its own (disk full, I/O
+            # error): then no write of this batch is kept, and each must hear so. Letting
+            # the error escape would end the thread and leave every later caller waiting.
+            log.exception("tenant %s: batch of %d writes failed", self.tenant_id, len(batch))
             if conn.in_transaction:
                 conn.execute("ROLLBACK")
-            return [_Outcome(o.job, error=o.error or exc) for o in outcomes]
+            failed = [_Outcome(o.job, error=o.error or exc) for o in outcomes]
+            return failed + [_Outcome(job, error=exc) for job in batch[len(outcomes) :]]
         self.stats.commits += 1
         self.stats.writes += len(batch)
         self.stats.largest_batch = max(self.stats.largest_batch, len(batch))

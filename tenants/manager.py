@@ -70,17 +70,27 @@ class TenantDatabases:
             self._evict_idle()
 
     async def _get(self, tenant_id: str) -> TenantDatabase:
-        if self._closed:
-            raise RuntimeError("tenant databases are closed")
-        db = self._open.get(tenant_id)
-        if db is not None:
-            self._open.move_to_end(tenant_id)
-            return db
-        opening = self._opening.get(tenant_id)
-        if opening is not None:
-            return await asyncio.shield(opening)
-        future: asyncio.Future[TenantDatabase] = asyncio.get_running_loop().create_future()
-        self._opening[tenant_id] = future
+        while True:
+            if self._closed:
+                raise RuntimeError("tenant databases are closed")
+            db = self._open.get(tenant_id)
+            if db is not None:
+                self._open.move_to_end(tenant_id)
+                return db
+            opening = self._opening.get(tenant_id)
+            if opening is None:
+                # A task of its own: a caller cancelled while waiting must neither cancel
+                # the opening for the others nor leave a database open that nobody tracks.
+                opening = asyncio.get_running_loop().create_task(self._open_new(tenant_id))
+                opening.add_done_callback(_retrieve_exception)
+                self._opening[tenant_id] = opening
+            db = await asyncio.shield(opening)
+            # Another lease may have ended and evicted it before this caller resumed: only
+            # a database still in the open set may be handed out.
+            if self._open.get(tenant_id) is db:
+                return db
+
+    async def _open_new(self, tenant_id: str) -> TenantDatabase:
         try:
             db = TenantDatabase(
                 tenant_id,
@@ -89,14 +99,12 @@ class TenantDatabases:
                 synchronous=self._synchronous,
             )
             await db.open()
-        except BaseException as exc:
-            future.set_exception(exc)
-            future.exception()  # retrieved: the waiters (if any) re-raise it themselves
-            raise
+            if self._closed:
+                await db.close()
+                raise RuntimeError("tenant databases are closed")
         finally:
             del self._opening[tenant_id]
         self._open[tenant_id] = db
-        future.set_result(db)
         log.debug("opened tenant %s (%d open)", tenant_id, len(self._open))
         return db
 
@@ -116,6 +124,14 @@ class TenantDatabases:
     async def close(self) -> None:
         """Close every database after its queued work; called last at shutdown."""
         self._closed = True
+        await asyncio.gather(*self._opening.values(), return_exceptions=True)
         dbs = list(self._open.values())
         self._open.clear()
         await asyncio.gather(*(db.close() for db in dbs), *self._closing)
+
+
+def _retrieve_exception(task: asyncio.Task[TenantDatabase]) -> None:
+    # Every waiter re-raises the failure itself; this only keeps asyncio from logging
+    # "exception never retrieved" when nobody was left waiting.
+    if not task.cancelled():
+        task.exception()

@@ -1,0 +1,131 @@
+"""Config: one immutable value from PM_* variables; production refuses the dev secret."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from hamcrest import assert_that, contains_string, equal_to
+
+from server.app import create_app
+from server.auth import TokenVerifier
+from server.config import DEVELOPMENT_JWT_SECRET, Config, ConfigError
+
+
+def test_given_pm_variables_when_reading_the_environment_then_each_is_parsed_by_type() -> None:
+    config = Config.from_env(
+        {
+            "PM_HOST": "0.0.0.0",
+            "PM_PORT": "9001",
+            "PM_DATA_DIR": "/var/lib/pm",
+            "PM_MAX_OPEN_TENANTS": "12",
+            "PM_SQLITE_SYNCHRONOUS": "full",
+            "PM_JWT_ALGORITHMS": "RS256, ES256",
+            "PM_JWT_AUDIENCE": "pm",
+            "PM_ALLOWED_ORIGINS": "https://a.example, ,https://b.example,",
+            "PM_HEARTBEAT_INTERVAL_MS": "1000",
+            "PM_SEND_QUEUE_LIMIT": "64",
+            "PM_ENV": "staging",
+            "UNRELATED": "ignored",
+        }
+    )
+
+    assert_that(config.host, equal_to("0.0.0.0"))
+    assert_that(config.port, equal_to(9001))
+    assert_that(config.data_dir, equal_to(Path("/var/lib/pm")))
+    assert_that(config.max_open_tenants, equal_to(12))
+    assert_that(config.sqlite_synchronous, equal_to("FULL"))
+    assert_that(config.jwt_algorithms, equal_to(("RS256", "ES256")))
+    assert_that(config.jwt_audience, equal_to("pm"))
+    assert_that(config.allowed_origins, equal_to(("https://a.example", "https://b.example")))
+    assert_that(config.heartbeat_interval_ms, equal_to(1000))
+    assert_that(config.heartbeat_timeout_ms, equal_to(2000))
+    assert_that(config.send_queue_limit, equal_to(64))
+    assert_that(config.env, equal_to("staging"))
+
+
+def test_given_no_variables_when_reading_the_environment_then_the_defaults() -> None:
+    assert_that(Config.from_env({}), equal_to(Config()))
+    assert_that(Config.from_env({"PM_PORT": ""}).port, equal_to(8000))
+
+
+def test_given_the_process_environment_when_reading_it_then_pm_variables_apply(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("PM_PORT", "8123")
+
+    assert_that(Config.from_env().port, equal_to(8123))
+
+
+def test_given_an_explicit_heartbeat_timeout_when_reading_then_it_is_kept() -> None:
+    config = Config.from_env(
+        {"PM_HEARTBEAT_INTERVAL_MS": "1000", "PM_HEARTBEAT_TIMEOUT_MS": "5000"}
+    )
+
+    assert_that(config.heartbeat_timeout_ms, equal_to(5000))
+
+
+@pytest.mark.parametrize(
+    ("name", "value", "mentions"),
+    [
+        ("PM_PORT", "eighty", "PM_PORT"),
+        ("PM_SQLITE_SYNCHRONOUS", "sometimes", "PM_SQLITE_SYNCHRONOUS"),
+        ("PM_MAX_MESSAGE_BYTES", "100", "PM_MAX_MESSAGE_BYTES"),
+        ("PM_SEND_QUEUE_LIMIT", "0", "PM_SEND_QUEUE_LIMIT"),
+        ("PM_HEARTBEAT_INTERVAL_MS", "0", "PM_HEARTBEAT_INTERVAL_MS"),
+    ],
+)
+def test_given_a_bad_value_when_reading_the_environment_then_config_error_names_it(
+    name: str, value: str, mentions: str
+) -> None:
+    with pytest.raises(ConfigError) as refused:
+        Config.from_env({name: value})
+
+    assert_that(str(refused.value), contains_string(mentions))
+
+
+def test_given_a_derived_timeout_when_replacing_the_interval_then_the_timeout_follows() -> None:
+    config = Config(heartbeat_interval_ms=30_000)
+
+    faster = config.replace(heartbeat_interval_ms=100)
+
+    assert_that(faster.heartbeat_timeout_ms, equal_to(200))
+
+
+def test_given_an_explicit_timeout_when_replacing_another_field_then_it_is_kept() -> None:
+    config = Config(heartbeat_interval_ms=1000, heartbeat_timeout_ms=7000)
+
+    moved = config.replace(heartbeat_interval_ms=500, port=9000)
+
+    assert_that(moved.heartbeat_timeout_ms, equal_to(7000))
+    assert_that(moved.port, equal_to(9000))
+
+
+def test_given_production_with_the_development_secret_when_creating_the_app_then_refused() -> None:
+    config = Config.from_env({"PM_ENV": "production"})
+
+    with pytest.raises(ConfigError):
+        create_app(config)
+
+
+def test_given_production_with_its_own_secret_when_creating_the_app_then_accepted() -> None:
+    config = Config.from_env({"PM_ENV": "production", "PM_JWT_SECRET": "x" * 48})
+
+    create_app(config)
+
+    assert_that(config.uses_development_secret, equal_to(False))
+
+
+def test_given_development_with_the_development_secret_when_creating_the_app_then_accepted() -> (
+    None
+):
+    config = Config()
+
+    create_app(config)
+
+    assert_that(config.jwt_secret, equal_to(DEVELOPMENT_JWT_SECRET))
+
+
+def test_given_alg_none_in_the_allowed_algorithms_when_verifying_then_refused() -> None:
+    with pytest.raises(ValueError):
+        TokenVerifier(Config(jwt_algorithms=("HS256", "none")))

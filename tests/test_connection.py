@@ -1,0 +1,375 @@
+"""A connection's life: Ping/Pong, bad frames, close codes, heartbeats, slow consumers.
+
+End to end against uvicorn where the socket matters; the slow consumer also at unit level,
+where a peer that stops reading can be made exactly.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+from pathlib import Path
+
+from hamcrest import (
+    assert_that,
+    contains_exactly,
+    equal_to,
+    greater_than_or_equal_to,
+    has_length,
+)
+
+from pm.v1 import envelope_pb2 as env
+from pm.v1 import projects_pb2 as projects_msg
+from pm.v1 import session_pb2
+from server.connection import Connection
+from server.hub import InProcessHub, PublishedEvent
+from server.protocol import CloseCode
+from tests.helpers_foundation import (
+    FakeWebSocket,
+    build_services,
+    client_frame,
+    close_code,
+    create_project,
+    fake_connection,
+    parse_server,
+    principal,
+)
+from tests.server_fixture import RunningServer, make_config, run_server
+from tests.wire import WsClient, open_client
+
+
+async def _pong(client: WsClient, request_id: str) -> env.PongReply:
+    """The Pong answering request_id, skipping server Pings and anything else."""
+    await client.send("ping", session_pb2.Ping(), request_id)
+    while True:
+        message = await client.receive()
+        if message.WhichOneof("payload") == "pong" and message.pong.request_id == request_id:
+            return message.pong
+
+
+async def _error_response(client: WsClient) -> env.Response:
+    while True:
+        message = await client.receive()
+        if message.WhichOneof("payload") == "response":
+            return message.response
+
+
+# --- Ping, bad frames -------------------------------------------------------------------------
+
+
+async def test_given_a_ping_with_a_request_id_when_sent_then_a_pong_echoes_it(
+    server: RunningServer,
+) -> None:
+    client = await open_client(server.ws_url, server.token())
+    try:
+        pong = await _pong(client, "ping-42")
+
+        assert_that(pong.request_id, equal_to("ping-42"))
+    finally:
+        await client.close()
+
+
+async def test_given_random_bytes_when_sent_then_invalid_argument_and_the_socket_stays_usable(
+    server: RunningServer,
+) -> None:
+    client = await open_client(server.ws_url, server.token())
+    try:
+        await client.send_raw(b"\xff\xff\xff\xff\x0f garbage \x00\x01")
+
+        response = await _error_response(client)
+
+        assert_that(response.error.code, equal_to(env.ERROR_CODE_INVALID_ARGUMENT))
+        assert_that(response.request_id, equal_to(""))
+        assert_that((await _pong(client, "after-garbage")).request_id, equal_to("after-garbage"))
+    finally:
+        await client.close()
+
+
+async def test_given_an_empty_client_message_when_sent_then_invalid_argument_and_still_open(
+    server: RunningServer,
+) -> None:
+    client = await open_client(server.ws_url, server.token())
+    try:
+        await client.send_raw(env.ClientMessage(request_id="empty-1").SerializeToString())
+
+        response = await _error_response(client)
+
+        assert_that(response.error.code, equal_to(env.ERROR_CODE_INVALID_ARGUMENT))
+        assert_that(response.request_id, equal_to("empty-1"))
+        assert_that((await _pong(client, "after-empty")).request_id, equal_to("after-empty"))
+    finally:
+        await client.close()
+
+
+async def test_given_an_unknown_command_number_when_sent_then_invalid_argument_and_still_open(
+    server: RunningServer,
+) -> None:
+    # request_id "r-999" (field 1), then field 999 as a length-delimited payload: a command
+    # from a newer protocol version.
+    tag_999 = bytes([0xBA, 0x3E])  # (999 << 3) | 2 as a varint
+    frame = b"\x0a\x05r-999" + tag_999 + b"\x02\x08\x01"
+    client = await open_client(server.ws_url, server.token())
+    try:
+        await client.send_raw(frame)
+
+        response = await _error_response(client)
+
+        assert_that(response.error.code, equal_to(env.ERROR_CODE_INVALID_ARGUMENT))
+        assert_that(response.request_id, equal_to("r-999"))
+        assert_that((await _pong(client, "after-999")).request_id, equal_to("after-999"))
+    finally:
+        await client.close()
+
+
+async def test_given_a_command_without_request_id_when_sent_then_invalid_argument_on_it(
+    server: RunningServer,
+) -> None:
+    client = await open_client(server.ws_url, server.token())
+    try:
+        await client.send_raw(
+            client_frame("create_project", projects_msg.CreateProject(key="AB", name="A"), "")
+        )
+
+        response = await _error_response(client)
+
+        assert_that(response.error.code, equal_to(env.ERROR_CODE_INVALID_ARGUMENT))
+        assert_that(response.error.field, equal_to("request_id"))
+        listed = await client.ok("list_projects", projects_msg.ListProjects())
+        assert_that(listed.projects, has_length(0))
+    finally:
+        await client.close()
+
+
+async def test_given_an_overlong_request_id_when_sent_then_invalid_argument_on_it(
+    server: RunningServer,
+) -> None:
+    client = await open_client(server.ws_url, server.token())
+    try:
+        await client.send_raw(client_frame("list_projects", projects_msg.ListProjects(), "r" * 129))
+
+        response = await _error_response(client)
+
+        assert_that(response.error.code, equal_to(env.ERROR_CODE_INVALID_ARGUMENT))
+        assert_that(response.error.field, equal_to("request_id"))
+    finally:
+        await client.close()
+
+
+async def test_given_a_ping_without_request_id_when_sent_then_a_pong_answers(
+    server: RunningServer,
+) -> None:
+    client = await open_client(server.ws_url, server.token())
+    try:
+        pong = await _pong(client, "")
+
+        assert_that(pong.request_id, equal_to(""))
+    finally:
+        await client.close()
+
+
+# --- close codes ------------------------------------------------------------------------------
+
+
+async def test_given_a_text_frame_when_sent_then_closed_with_1003(server: RunningServer) -> None:
+    client = await open_client(server.ws_url, server.token())
+
+    await client.send_raw("hello")
+
+    code, _ = await close_code(client.ws)
+    assert_that(code, equal_to(CloseCode.UNSUPPORTED_DATA))
+
+
+async def test_given_a_frame_over_the_size_limit_when_sent_then_closed_with_1009(
+    tmp_path: Path,
+) -> None:
+    async with run_server(make_config(tmp_path, max_message_bytes=2048)) as running:
+        client = await open_client(running.ws_url, running.token())
+
+        await client.send_raw(b"\x00" * 4096)
+
+        code, _ = await close_code(client.ws)
+        assert_that(code, equal_to(CloseCode.MESSAGE_TOO_BIG))
+
+
+async def test_given_a_frame_at_the_size_limit_when_sent_then_it_is_read(tmp_path: Path) -> None:
+    async with run_server(make_config(tmp_path, max_message_bytes=2048)) as running:
+        client = await open_client(running.ws_url, running.token())
+        try:
+            padded = env.ClientMessage(request_id="p" * 100, ping=session_pb2.Ping())
+            assert len(padded.SerializeToString()) <= 2048
+
+            assert_that((await _pong(client, "p" * 100)).request_id, equal_to("p" * 100))
+        finally:
+            await client.close()
+
+
+# --- heartbeats -------------------------------------------------------------------------------
+
+
+async def test_given_a_silent_client_when_the_timeout_passes_then_closed_with_4001(
+    tmp_path: Path,
+) -> None:
+    async with run_server(make_config(tmp_path, heartbeat_interval_ms=100)) as running:
+        # WebSocket-level pings every 20 ms: uvicorn answers them, so they prove no liveness.
+        client = await open_client(running.ws_url, running.token(), ping_interval=0.02)
+
+        code, frames = await close_code(client.ws)
+
+        assert_that(code, equal_to(CloseCode.HEARTBEAT_TIMEOUT))
+        kinds = [parse_server(f).WhichOneof("payload") for f in frames]
+        assert_that(set(kinds), equal_to({"ping"}))
+
+
+async def test_given_a_client_answering_pings_when_intervals_pass_then_it_stays_open(
+    tmp_path: Path,
+) -> None:
+    # 20 pings at 50 ms span 2.5 timeouts, so only the Pongs can keep it open; the 400 ms
+    # timeout leaves a loaded machine 350 ms of slack per answer.
+    config = make_config(tmp_path, heartbeat_interval_ms=50, heartbeat_timeout_ms=400)
+    async with run_server(config) as running:
+        client = await open_client(running.ws_url, running.token())
+        try:
+            pings = 0
+            while pings < 20:
+                message = await client.receive()
+                if message.WhichOneof("payload") == "ping":
+                    pings += 1
+                    await client.send("pong", session_pb2.Pong())
+
+            assert_that(pings, greater_than_or_equal_to(3))
+            assert_that((await _pong(client, "still-here")).request_id, equal_to("still-here"))
+        finally:
+            await client.close()
+
+
+async def test_given_a_token_expiring_while_connected_when_it_expires_then_closed_with_4003(
+    tmp_path: Path,
+) -> None:
+    async with run_server(make_config(tmp_path, jwt_leeway_seconds=0)) as running:
+        client = await open_client(running.ws_url, running.token(ttl=2))
+
+        code, _ = await close_code(client.ws, limit=10)
+
+        assert_that(code, equal_to(CloseCode.TOKEN_EXPIRED))
+
+
+# --- slow consumers ---------------------------------------------------------------------------
+
+DESCRIPTION = "x" * 60_000
+
+
+async def _small_window_client(running: RunningServer) -> WsClient:
+    """A client whose socket buffers almost nothing: once it stops reading, so does TCP."""
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+    sock.setblocking(False)
+    await asyncio.get_running_loop().sock_connect(sock, ("127.0.0.1", running.port))
+    return await open_client(running.ws_url, running.token(user="slow"), sock=sock, max_queue=1)
+
+
+def _connection(running: RunningServer, session_id: str) -> Connection:
+    found = [c for c in running.services.connections if c.session_id == session_id]
+    assert_that(found, has_length(1))
+    conn = found[0]
+    assert isinstance(conn, Connection)
+    return conn
+
+
+async def test_given_a_client_that_never_reads_when_events_pile_up_then_4008_and_others_unharmed(
+    tmp_path: Path,
+) -> None:
+    config = make_config(tmp_path, send_queue_limit=4)
+    async with run_server(config) as running:
+        writer = await open_client(running.ws_url, running.token(user="writer"))
+        observer = await open_client(running.ws_url, running.token(user="observer"))
+        slow = await _small_window_client(running)
+        try:
+            await observer.subscribe(tenant_feed=True)
+            await slow.subscribe(tenant_feed=True)
+            slow_conn = _connection(running, slow.welcome.session_id)
+
+            created = 0
+            while slow_conn.close_code is None and created < 400:
+                await writer.ok(
+                    "create_project",
+                    projects_msg.CreateProject(
+                        key=f"P{created}", name="Big", description=DESCRIPTION
+                    ),
+                )
+                created += 1
+                assert_that((await observer.event()).seq, equal_to(created))
+
+            assert_that(slow_conn.close_code, equal_to(CloseCode.SLOW_CONSUMER))
+            code, _ = await close_code(slow.ws, limit=30)
+            assert_that(code, equal_to(CloseCode.SLOW_CONSUMER))
+            assert_that(await observer.events_until_quiet(), has_length(0))
+            await create_project(writer, "AFTER")
+            assert_that((await observer.event()).seq, equal_to(created + 1))
+        finally:
+            await writer.close()
+            await observer.close()
+            await slow.close()
+
+
+def _event(seq: int) -> PublishedEvent:
+    return PublishedEvent("acme", seq, ("p",), True, f"frame-{seq}".encode())
+
+
+async def test_given_a_blocked_peer_when_deliveries_exceed_the_queue_then_closed_with_4008(
+    tmp_path: Path,
+) -> None:
+    config = make_config(tmp_path, send_queue_limit=3)
+    services = build_services(config)
+    slow_ws, fine_ws = FakeWebSocket(), FakeWebSocket()
+    slow = fake_connection(slow_ws, services, principal(user="slow"))
+    fine = fake_connection(fine_ws, services, principal(user="fine"))
+    serving = [asyncio.create_task(slow.serve()), asyncio.create_task(fine.serve())]
+    try:
+        assert_that((await slow_ws.next_message()).WhichOneof("payload"), equal_to("welcome"))
+        assert_that((await fine_ws.next_message()).WhichOneof("payload"), equal_to("welcome"))
+        slow_ws.gate.clear()
+
+        received = []
+        async with asyncio.timeout(5):
+            for seq in range(1, 11):
+                slow.deliver(_event(seq))
+                fine.deliver(_event(seq))
+                received.append(await fine_ws.sent.get())
+            await slow_ws.closed.wait()
+
+        assert_that(slow_ws.close_code, equal_to(CloseCode.SLOW_CONSUMER))
+        assert_that(received, contains_exactly(*[_event(s).frame for s in range(1, 11)]))
+        assert_that(fine.close_code, equal_to(None))
+    finally:
+        slow_ws.gate.set()
+        fine_ws.disconnect()
+        async with asyncio.timeout(5):
+            await asyncio.gather(*serving)
+        await services.databases.close()
+    assert_that(services.connections, equal_to(set()))
+
+
+async def test_given_a_closed_connection_when_it_ends_then_its_subscriptions_are_released(
+    tmp_path: Path,
+) -> None:
+    services = build_services(make_config(tmp_path))
+    ws = FakeWebSocket()
+    conn = fake_connection(ws, services, principal(), subprotocol="pm.v1")
+    serving = asyncio.create_task(conn.serve())
+    try:
+        await ws.next_message()
+        ws.feed(client_frame("subscribe", session_pb2.Subscribe(tenant_feed=True), "s1"))
+        response = await ws.response("s1")
+        assert_that(response.HasField("subscribe"), equal_to(True))
+        assert_that(ws.accepted_subprotocol, equal_to("pm.v1"))
+
+        ws.disconnect()
+        async with asyncio.timeout(5):
+            await serving
+    finally:
+        await services.databases.close()
+
+    hub = services.hub
+    assert isinstance(hub, InProcessHub)
+    assert_that(hub.index.subscriber_count(), equal_to(0))
+    assert_that(services.connections, equal_to(set()))
