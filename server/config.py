@@ -61,6 +61,9 @@ class Config:
             raise ConfigError(f"PM_SQLITE_SYNCHRONOUS must be one of {', '.join(_SYNCHRONOUS)}")
         if self.max_message_bytes < 1024:
             raise ConfigError("PM_MAX_MESSAGE_BYTES must be at least 1024")
+        if self.jwt_public_key and any(a.upper().startswith("HS") for a in self.jwt_algorithms):
+            # pyjwt refuses a PEM key as an HMAC secret: every token would fail at runtime.
+            raise ConfigError("PM_JWT_PUBLIC_KEY needs PM_JWT_ALGORITHMS such as RS256 or ES256")
         if self.send_queue_limit < 1:
             raise ConfigError("PM_SEND_QUEUE_LIMIT must be positive")
 

@@ -58,6 +58,8 @@ class Connection:
         # While a Subscribe reads the log, live events wait here (see _flush_buffer).
         self._replay_buffer: list[PublishedEvent] | None = None
         self._close_code: int | None = None
+        # Frames wait unread while a command runs, Pongs included: silence then proves nothing.
+        self._busy = False
         self._closer: asyncio.Task[None] | None = None
 
     @property
@@ -115,8 +117,11 @@ class Connection:
             log.info("session %s closed (code %s)", self.session_id, self._close_code)
 
     def _release(self) -> None:
-        self.outbox.close()
         self.services.connections.discard(self)
+        self._stop_deliveries()
+
+    def _stop_deliveries(self) -> None:
+        self.outbox.close()
         self.services.hub.unsubscribe(
             self.principal.tenant_id, self, project_ids=self.projects, tenant_feed=self.tenant_feed
         )
@@ -141,7 +146,9 @@ class Connection:
         if self._close_code is not None:
             return
         self._close_code = code
-        self.outbox.close()
+        # At once, not after the close handshake: a reader too slow to take the close frame
+        # must not keep receiving (and holding) events meanwhile.
+        self._stop_deliveries()
         try:
             await self.websocket.close(code=code, reason=reason)
         except (RuntimeError, OSError):
@@ -160,7 +167,12 @@ class Connection:
             if frame is None:
                 await self._close(CloseCode.UNSUPPORTED_DATA, "binary frames only")
                 return
-            await self._handle(frame)
+            self._busy = True
+            try:
+                await self._handle(frame)
+            finally:
+                self._busy = False
+                self._last_seen = self._loop.time()
 
     async def _heartbeat(self) -> None:
         config = self.services.config
@@ -170,7 +182,10 @@ class Connection:
         while True:
             now = self._loop.time()
             silent_until = self._last_seen + timeout
-            if now >= silent_until:
+            if self._busy:
+                # The command's end moves _last_seen; look again no later than a timeout on.
+                silent_until = max(silent_until, now + timeout)
+            elif now >= silent_until:
                 await self._close(CloseCode.HEARTBEAT_TIMEOUT, "heartbeat timeout")
                 return
             expires_in = self.principal.expires_at - time.time()

@@ -129,3 +129,16 @@ def test_given_development_with_the_development_secret_when_creating_the_app_the
 def test_given_alg_none_in_the_allowed_algorithms_when_verifying_then_refused() -> None:
     with pytest.raises(ValueError):
         TokenVerifier(Config(jwt_algorithms=("HS256", "none")))
+
+
+def test_given_a_public_key_with_hmac_algorithms_when_configuring_then_refused() -> None:
+    with pytest.raises(ConfigError) as refused:
+        Config(jwt_public_key="-----BEGIN PUBLIC KEY-----\nMFkw\n-----END PUBLIC KEY-----")
+
+    assert_that(str(refused.value), contains_string("PM_JWT_ALGORITHMS"))
+
+
+def test_given_a_public_key_with_rs256_when_configuring_then_accepted() -> None:
+    config = Config(jwt_public_key="-----BEGIN PUBLIC KEY-----", jwt_algorithms=("RS256",))
+
+    assert_that(config.uses_development_secret, equal_to(False))

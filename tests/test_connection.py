@@ -7,9 +7,11 @@ where a peer that stops reading can be made exactly.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import socket
 from pathlib import Path
 
+from google.protobuf.message import Message
 from hamcrest import (
     assert_that,
     contains_exactly,
@@ -21,9 +23,12 @@ from hamcrest import (
 from pm.v1 import envelope_pb2 as env
 from pm.v1 import projects_pb2 as projects_msg
 from pm.v1 import session_pb2
+from server.auth import Principal
 from server.connection import Connection
 from server.hub import InProcessHub, PublishedEvent
 from server.protocol import CloseCode
+from server.runner import CommandRunner, Outcome
+from tenants.manager import TenantDatabases
 from tests.helpers_foundation import (
     FakeWebSocket,
     build_services,
@@ -373,3 +378,91 @@ async def test_given_a_closed_connection_when_it_ends_then_its_subscriptions_are
     assert isinstance(hub, InProcessHub)
     assert_that(hub.index.subscriber_count(), equal_to(0))
     assert_that(services.connections, equal_to(set()))
+
+
+class _CloseBlockedWebSocket(FakeWebSocket):
+    """A peer that reads nothing, the close frame included, until `gate` opens."""
+
+    async def close(self, code: int = 1000, reason: str = "") -> None:
+        self.close_code = code
+        self.closed.set()
+        await self.gate.wait()
+        await self.incoming.put({"type": "websocket.disconnect", "code": code})
+
+
+async def test_given_a_slow_consumer_when_cut_off_then_deliveries_stop_before_the_close_completes(
+    tmp_path: Path,
+) -> None:
+    services = build_services(make_config(tmp_path, send_queue_limit=2))
+    ws = _CloseBlockedWebSocket()
+    conn = fake_connection(ws, services, principal())
+    serving = asyncio.create_task(conn.serve())
+    hub = services.hub
+    assert isinstance(hub, InProcessHub)
+    try:
+        await ws.next_message()
+        ws.feed(client_frame("subscribe", session_pb2.Subscribe(tenant_feed=True), "s1"))
+        await ws.response("s1")
+        ws.gate.clear()
+
+        async with asyncio.timeout(5):
+            seq = 0
+            while not ws.closed.is_set():
+                seq += 1
+                await hub.publish(_event(seq))
+                await asyncio.sleep(0)  # let the writer and the closer run
+
+        assert_that(ws.close_code, equal_to(CloseCode.SLOW_CONSUMER))
+        assert_that(hub.index.subscriber_count(), equal_to(0))
+    finally:
+        ws.gate.set()
+        async with asyncio.timeout(5):
+            await serving
+        await services.databases.close()
+
+
+class _BlockingRunner(CommandRunner):
+    """Holds every command until `release` is set, like a long-running write."""
+
+    def __init__(self, databases: TenantDatabases) -> None:
+        super().__init__(databases)
+        self.release = asyncio.Event()
+
+    async def run(
+        self, principal: Principal, request_id: str, name: str, command: Message
+    ) -> Outcome:
+        await self.release.wait()
+        return await super().run(principal, request_id, name, command)
+
+
+async def test_given_a_command_longer_than_the_heartbeat_timeout_when_it_runs_then_no_4001(
+    tmp_path: Path,
+) -> None:
+    services = build_services(make_config(tmp_path, heartbeat_interval_ms=40))
+    runner = _BlockingRunner(services.databases)
+    services = dataclasses.replace(services, runner=runner)
+    ws = FakeWebSocket()
+    conn = fake_connection(ws, services, principal())
+    serving = asyncio.create_task(conn.serve())
+    try:
+        await ws.next_message()
+        ws.feed(client_frame("list_projects", projects_msg.ListProjects(), "slow"))
+        pings = 0
+        async with asyncio.timeout(5):
+            while pings < 6:  # six intervals: three heartbeat timeouts while busy
+                if (await ws.next_message()).WhichOneof("payload") == "ping":
+                    pings += 1
+        assert_that(conn.close_code, equal_to(None))
+
+        runner.release.set()
+        response = await ws.response("slow")
+
+        assert_that(response.HasField("list_projects"), equal_to(True))
+        async with asyncio.timeout(5):
+            await ws.closed.wait()  # silent afterwards: the heartbeat still closes it
+        assert_that(ws.close_code, equal_to(CloseCode.HEARTBEAT_TIMEOUT))
+    finally:
+        runner.release.set()
+        async with asyncio.timeout(5):
+            await serving
+        await services.databases.close()

@@ -4,12 +4,18 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
+from typing import Any
 
 from hamcrest import assert_that, empty
 
 from pm.v1 import envelope_pb2 as env
 
 ROOT = Path(__file__).resolve().parent.parent
+
+
+def _type_name(field: Any) -> str:
+    assert field.message_type is not None, field.name
+    return str(field.message_type.name)
 
 
 def _documented() -> set[str]:
@@ -21,8 +27,7 @@ def _documented() -> set[str]:
 
 def test_given_the_proto_when_listing_its_commands_then_each_has_a_docs_heading() -> None:
     commands = {
-        field.message_type.name
-        for field in env.ClientMessage.DESCRIPTOR.oneofs_by_name["payload"].fields
+        _type_name(field) for field in env.ClientMessage.DESCRIPTOR.oneofs_by_name["payload"].fields
     }
 
     missing = sorted(commands - _documented())
@@ -40,7 +45,7 @@ def test_given_the_proto_when_reading_the_response_then_every_command_has_a_resu
         and (
             f.name not in results
             or results[f.name].number != f.number
-            or results[f.name].message_type.name != f"{f.message_type.name}Result"
+            or _type_name(results[f.name]) != f"{_type_name(f)}Result"
         )
     ]
 
