@@ -14,15 +14,16 @@ import time
 import uuid
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from typing import Any, TypeVar
+from typing import Any, Protocol, TypeVar
 
 from google.protobuf.message import Message
 
 from server.auth import Principal, Role
 from tenants.changes import ChangeSet
-from tenants.errors import InvalidArgument
+from tenants.errors import AlreadyExists, Conflict, InvalidArgument, NotFound
 
 C = TypeVar("C", bound=Message)
+R = TypeVar("R")
 
 
 @dataclass
@@ -125,6 +126,19 @@ def new_id(client_id: str, field_name: str = "id") -> str:
     return parse_id(client_id, field_name)
 
 
+def fresh_id(
+    ctx: ReadContext,
+    client_id: str,
+    exists: Callable[[sqlite3.Connection, str], bool],
+    entity_name: str,
+) -> str:
+    """`new_id`, or ALREADY_EXISTS when a row (even a deleted one) has the client's id."""
+    entity_id = new_id(client_id)
+    if exists(ctx.conn, entity_id):
+        raise AlreadyExists(f"a {entity_name} with this id exists", field="id")
+    return entity_id
+
+
 def parse_id(value: str, field_name: str, *, required: bool = True) -> str:
     """A UUID string in canonical form; anything else is INVALID_ARGUMENT."""
     if not value:
@@ -141,3 +155,37 @@ def require_version(expected_version: int) -> int:
     if expected_version <= 0:
         raise InvalidArgument("expected_version is required", field="expected_version")
     return expected_version
+
+
+def load(
+    ctx: ReadContext,
+    get: Callable[[sqlite3.Connection, str], R | None],
+    entity_id: str,
+    field: str,
+    entity_name: str,
+) -> R:
+    """The live record `get` finds for the id (a UUID), or NOT_FOUND naming the entity."""
+    record = get(ctx.conn, parse_id(entity_id, field))
+    if record is None:
+        raise NotFound(f"{entity_name} not found", field=field)
+    return record
+
+
+class Versioned(Protocol):
+    @property
+    def version(self) -> int: ...
+
+
+V = TypeVar("V", bound=Versioned)
+
+
+def expect_version(
+    record: V, expected_version: int, entity_name: str, to_proto: Callable[[V], Message]
+) -> None:
+    """CONFLICT carrying the current entity unless the record is at expected_version."""
+    if record.version != require_version(expected_version):
+        raise Conflict(
+            f"{entity_name} is at version {record.version}, not {expected_version}",
+            field="expected_version",
+            current=to_proto(record),
+        )

@@ -38,7 +38,25 @@ def decode_token(token: str) -> dict[str, Any]:
         raw = base64.urlsafe_b64decode(token + "=" * (-len(token) % 4))
         cursor = json.loads(raw)
     except (binascii.Error, ValueError):
-        raise InvalidArgument("page_token is not valid", field="page_token") from None
+        raise invalid_token() from None
     if not isinstance(cursor, dict):
-        raise InvalidArgument("page_token is not valid", field="page_token")
+        raise invalid_token()
     return cursor
+
+
+def decode_cursor(token: str, **fields: type) -> dict[str, Any] | None:
+    """The cursor of a token, each named field present with the given type; None for the
+    first page (an empty token or cursor). Other keys are ignored.
+    """
+    cursor = decode_token(token)
+    if not cursor:
+        return None
+    for name, kind in fields.items():
+        if not isinstance(cursor.get(name), kind):
+            raise invalid_token()
+    return cursor
+
+
+def invalid_token() -> InvalidArgument:
+    """The error of a page token that is not one this server issued."""
+    return InvalidArgument("page_token is not valid", field="page_token")

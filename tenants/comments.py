@@ -54,7 +54,7 @@ def insert(
     actor_id: str,
     now_ms: int,
 ) -> CommentRecord:
-    rows.insert(
+    return rows.insert_entity(
         conn,
         "comments",
         {
@@ -63,30 +63,23 @@ def insert(
             "parent_comment_id": parent_comment_id,
             "author_id": actor_id,
             "content": content,
-            "created_at": now_ms,
-            "updated_at": now_ms,
-            "created_by": actor_id,
-            "updated_by": actor_id,
         },
+        actor_id=actor_id,
+        now_ms=now_ms,
+        reread=get,
     )
-    comment = get(conn, comment_id)
-    assert comment is not None
-    return comment
 
 
 def get(
     conn: sqlite3.Connection, comment_id: str, *, include_deleted: bool = False
 ) -> CommentRecord | None:
-    row = conn.execute(
-        f"{_SELECT} WHERE c.id = ? AND (? OR c.deleted_at IS NULL)",
-        (comment_id, include_deleted),
-    ).fetchone()
-    return rows.to_record(CommentRecord, row)
+    return rows.fetch_by_id(
+        conn, CommentRecord, "c", comment_id, include_deleted=include_deleted, select=_SELECT
+    )
 
 
 def id_exists(conn: sqlite3.Connection, comment_id: str) -> bool:
-    found = conn.execute("SELECT 1 FROM comments WHERE id = ?", (comment_id,)).fetchone()
-    return found is not None
+    return rows.id_exists(conn, "comments", comment_id)
 
 
 def has_live_replies(conn: sqlite3.Connection, comment_id: str) -> bool:
@@ -105,10 +98,9 @@ def update(
     actor_id: str,
     now_ms: int,
 ) -> CommentRecord:
-    rows.update(conn, "comments", comment_id, changes, actor_id=actor_id, now_ms=now_ms)
-    comment = get(conn, comment_id, include_deleted=True)
-    assert comment is not None
-    return comment
+    return rows.update_entity(
+        conn, "comments", comment_id, changes, actor_id=actor_id, now_ms=now_ms, reread=get
+    )
 
 
 def soft_delete(

@@ -44,7 +44,7 @@ def insert(
     actor_id: str,
     now_ms: int,
 ) -> DependencyRecord:
-    rows.insert(
+    return rows.insert_entity(
         conn,
         "dependencies",
         {
@@ -52,30 +52,23 @@ def insert(
             "from_item_id": from_item_id,
             "to_item_id": to_item_id,
             "type": type,
-            "created_at": now_ms,
-            "updated_at": now_ms,
-            "created_by": actor_id,
-            "updated_by": actor_id,
         },
+        actor_id=actor_id,
+        now_ms=now_ms,
+        reread=get,
     )
-    dependency = get(conn, dependency_id)
-    assert dependency is not None
-    return dependency
 
 
 def get(
     conn: sqlite3.Connection, dependency_id: str, *, include_deleted: bool = False
 ) -> DependencyRecord | None:
-    row = conn.execute(
-        "SELECT * FROM dependencies WHERE id = ? AND (? OR deleted_at IS NULL)",
-        (dependency_id, include_deleted),
-    ).fetchone()
-    return rows.to_record(DependencyRecord, row)
+    return rows.fetch_by_id(
+        conn, DependencyRecord, "dependencies", dependency_id, include_deleted=include_deleted
+    )
 
 
 def id_exists(conn: sqlite3.Connection, dependency_id: str) -> bool:
-    found = conn.execute("SELECT 1 FROM dependencies WHERE id = ?", (dependency_id,)).fetchone()
-    return found is not None
+    return rows.id_exists(conn, "dependencies", dependency_id)
 
 
 def find_pair(conn: sqlite3.Connection, item_a: str, item_b: str) -> DependencyRecord | None:

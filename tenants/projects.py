@@ -34,7 +34,7 @@ def insert(
     actor_id: str,
     now_ms: int,
 ) -> ProjectRecord:
-    rows.insert(
+    return rows.insert_entity(
         conn,
         "projects",
         {
@@ -42,25 +42,19 @@ def insert(
             "key": key,
             "name": name,
             "description": description,
-            "created_at": now_ms,
-            "updated_at": now_ms,
-            "created_by": actor_id,
-            "updated_by": actor_id,
         },
+        actor_id=actor_id,
+        now_ms=now_ms,
+        reread=get,
     )
-    project = get(conn, project_id)
-    assert project is not None
-    return project
 
 
 def get(
     conn: sqlite3.Connection, project_id: str, *, include_deleted: bool = False
 ) -> ProjectRecord | None:
-    row = conn.execute(
-        "SELECT * FROM projects WHERE id = ? AND (? OR deleted_at IS NULL)",
-        (project_id, include_deleted),
-    ).fetchone()
-    return rows.to_record(ProjectRecord, row)
+    return rows.fetch_by_id(
+        conn, ProjectRecord, "projects", project_id, include_deleted=include_deleted
+    )
 
 
 def key_exists(conn: sqlite3.Connection, key: str) -> bool:
@@ -69,7 +63,7 @@ def key_exists(conn: sqlite3.Connection, key: str) -> bool:
 
 
 def id_exists(conn: sqlite3.Connection, project_id: str) -> bool:
-    return conn.execute("SELECT 1 FROM projects WHERE id = ?", (project_id,)).fetchone() is not None
+    return rows.id_exists(conn, "projects", project_id)
 
 
 def list_live(conn: sqlite3.Connection, *, after_key: str, limit: int) -> list[ProjectRecord]:
@@ -99,10 +93,9 @@ def update(
     actor_id: str,
     now_ms: int,
 ) -> ProjectRecord:
-    rows.update(conn, "projects", project_id, changes, actor_id=actor_id, now_ms=now_ms)
-    project = get(conn, project_id, include_deleted=True)
-    assert project is not None
-    return project
+    return rows.update_entity(
+        conn, "projects", project_id, changes, actor_id=actor_id, now_ms=now_ms, reread=get
+    )
 
 
 def allocate_item_number(conn: sqlite3.Connection, project_id: str) -> int:

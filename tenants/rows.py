@@ -8,9 +8,18 @@ from __future__ import annotations
 import dataclasses
 import functools
 import sqlite3
-from typing import Any, TypeVar, cast
+from typing import Any, Protocol, TypeVar, cast
 
 R = TypeVar("R")
+R_co = TypeVar("R_co", covariant=True)
+
+
+class Getter(Protocol[R_co]):
+    """A repository's `get`: the record with this id, live only unless include_deleted."""
+
+    def __call__(
+        self, conn: sqlite3.Connection, entity_id: str, /, *, include_deleted: bool = ...
+    ) -> R_co | None: ...
 
 
 @functools.cache
@@ -35,6 +44,59 @@ def insert(conn: sqlite3.Connection, table: str, values: dict[str, Any]) -> None
     conn.execute(f"INSERT INTO {table} ({columns}) VALUES ({marks})", tuple(values.values()))
 
 
+def insert_entity(
+    conn: sqlite3.Connection,
+    table: str,
+    values: dict[str, Any],
+    *,
+    actor_id: str,
+    now_ms: int,
+    reread: Getter[R],
+) -> R:
+    """Insert a row with created/updated at/by stamped, and return it as `reread` reads it."""
+    insert(
+        conn,
+        table,
+        {
+            **values,
+            "created_at": now_ms,
+            "updated_at": now_ms,
+            "created_by": actor_id,
+            "updated_by": actor_id,
+        },
+    )
+    record = reread(conn, values["id"])
+    assert record is not None
+    return record
+
+
+def fetch_by_id(
+    conn: sqlite3.Connection,
+    cls: type[R],
+    table: str,
+    entity_id: str,
+    *,
+    include_deleted: bool,
+    select: str | None = None,
+) -> R | None:
+    """The row with this id as a `cls`; a soft-deleted one only when include_deleted.
+
+    `select` replaces `SELECT * FROM <table>` when the record needs joined columns; `table`
+    is then the entity table's alias in it.
+    """
+    select = select or f"SELECT * FROM {table}"
+    row = conn.execute(
+        f"{select} WHERE {table}.id = ? AND (? OR {table}.deleted_at IS NULL)",
+        (entity_id, include_deleted),
+    ).fetchone()
+    return to_record(cls, row)
+
+
+def id_exists(conn: sqlite3.Connection, table: str, entity_id: str) -> bool:
+    """Whether any row, deleted or not, has this id."""
+    return conn.execute(f"SELECT 1 FROM {table} WHERE id = ?", (entity_id,)).fetchone() is not None
+
+
 def update(
     conn: sqlite3.Connection,
     table: str,
@@ -51,6 +113,23 @@ def update(
         " WHERE id = ?",
         (*changes.values(), now_ms, actor_id, entity_id),
     )
+
+
+def update_entity(
+    conn: sqlite3.Connection,
+    table: str,
+    entity_id: str,
+    changes: dict[str, Any],
+    *,
+    actor_id: str,
+    now_ms: int,
+    reread: Getter[R],
+) -> R:
+    """`update`, then the row as `reread` reads it (deleted or not)."""
+    update(conn, table, entity_id, changes, actor_id=actor_id, now_ms=now_ms)
+    record = reread(conn, entity_id, include_deleted=True)
+    assert record is not None
+    return record
 
 
 def soft_delete(

@@ -57,7 +57,7 @@ def insert(
     actor_id: str,
     now_ms: int,
 ) -> SprintRecord:
-    rows.insert(
+    return rows.insert_entity(
         conn,
         "sprints",
         {
@@ -68,30 +68,24 @@ def insert(
             "state": "planned",
             "start_date": start_date,
             "end_date": end_date,
-            "created_at": now_ms,
-            "updated_at": now_ms,
-            "created_by": actor_id,
-            "updated_by": actor_id,
         },
+        actor_id=actor_id,
+        now_ms=now_ms,
+        reread=get,
     )
-    sprint = get(conn, sprint_id)
-    assert sprint is not None
-    return sprint
 
 
 def get(
     conn: sqlite3.Connection, sprint_id: str, *, include_deleted: bool = False
 ) -> SprintRecord | None:
-    row = conn.execute(
-        "SELECT * FROM sprints WHERE id = ? AND (? OR deleted_at IS NULL)",
-        (sprint_id, include_deleted),
-    ).fetchone()
-    return rows.to_record(SprintRecord, row)
+    return rows.fetch_by_id(
+        conn, SprintRecord, "sprints", sprint_id, include_deleted=include_deleted
+    )
 
 
 def id_exists(conn: sqlite3.Connection, sprint_id: str) -> bool:
     """Deleted sprints count: an id names one sprint forever."""
-    return conn.execute("SELECT 1 FROM sprints WHERE id = ?", (sprint_id,)).fetchone() is not None
+    return rows.id_exists(conn, "sprints", sprint_id)
 
 
 def find_active(conn: sqlite3.Connection, project_id: str) -> SprintRecord | None:
@@ -110,10 +104,9 @@ def update(
     actor_id: str,
     now_ms: int,
 ) -> SprintRecord:
-    rows.update(conn, "sprints", sprint_id, changes, actor_id=actor_id, now_ms=now_ms)
-    sprint = get(conn, sprint_id, include_deleted=True)
-    assert sprint is not None
-    return sprint
+    return rows.update_entity(
+        conn, "sprints", sprint_id, changes, actor_id=actor_id, now_ms=now_ms, reread=get
+    )
 
 
 def soft_delete(

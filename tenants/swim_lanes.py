@@ -44,7 +44,7 @@ def insert(
     actor_id: str,
     now_ms: int,
 ) -> SwimLaneRecord:
-    rows.insert(
+    return rows.insert_entity(
         conn,
         "swim_lanes",
         {
@@ -54,25 +54,19 @@ def insert(
             "status_value": status_value,
             "position": position,
             "is_default": int(is_default),
-            "created_at": now_ms,
-            "updated_at": now_ms,
-            "created_by": actor_id,
-            "updated_by": actor_id,
         },
+        actor_id=actor_id,
+        now_ms=now_ms,
+        reread=get,
     )
-    lane = get(conn, lane_id)
-    assert lane is not None
-    return lane
 
 
 def get(
     conn: sqlite3.Connection, lane_id: str, *, include_deleted: bool = False
 ) -> SwimLaneRecord | None:
-    row = conn.execute(
-        "SELECT * FROM swim_lanes WHERE id = ? AND (? OR deleted_at IS NULL)",
-        (lane_id, include_deleted),
-    ).fetchone()
-    return rows.to_record(SwimLaneRecord, row)
+    return rows.fetch_by_id(
+        conn, SwimLaneRecord, "swim_lanes", lane_id, include_deleted=include_deleted
+    )
 
 
 def list_for_project(conn: sqlite3.Connection, project_id: str) -> list[SwimLaneRecord]:
@@ -96,7 +90,7 @@ def find_by_status(
 
 def id_exists(conn: sqlite3.Connection, lane_id: str) -> bool:
     """Deleted lanes count: an id names one lane forever."""
-    return conn.execute("SELECT 1 FROM swim_lanes WHERE id = ?", (lane_id,)).fetchone() is not None
+    return rows.id_exists(conn, "swim_lanes", lane_id)
 
 
 def update(
@@ -107,10 +101,9 @@ def update(
     actor_id: str,
     now_ms: int,
 ) -> SwimLaneRecord:
-    rows.update(conn, "swim_lanes", lane_id, changes, actor_id=actor_id, now_ms=now_ms)
-    lane = get(conn, lane_id, include_deleted=True)
-    assert lane is not None
-    return lane
+    return rows.update_entity(
+        conn, "swim_lanes", lane_id, changes, actor_id=actor_id, now_ms=now_ms, reread=get
+    )
 
 
 def soft_delete(

@@ -66,7 +66,7 @@ def insert(
     now_ms: int,
 ) -> TimeEntryRecord:
     """A running entry when ended_at is None, a finished one otherwise."""
-    rows.insert(
+    return rows.insert_entity(
         conn,
         "time_entries",
         {
@@ -79,29 +79,23 @@ def insert(
                 None if ended_at is None else duration_seconds(started_at, ended_at)
             ),
             "note": note,
-            "created_at": now_ms,
-            "updated_at": now_ms,
-            "created_by": user_id,
-            "updated_by": user_id,
         },
+        actor_id=user_id,
+        now_ms=now_ms,
+        reread=get,
     )
-    entry = get(conn, entry_id)
-    assert entry is not None
-    return entry
 
 
 def get(
     conn: sqlite3.Connection, entry_id: str, *, include_deleted: bool = False
 ) -> TimeEntryRecord | None:
-    row = conn.execute(
-        f"{_SELECT} WHERE t.id = ? AND (? OR t.deleted_at IS NULL)", (entry_id, include_deleted)
-    ).fetchone()
-    return rows.to_record(TimeEntryRecord, row)
+    return rows.fetch_by_id(
+        conn, TimeEntryRecord, "t", entry_id, include_deleted=include_deleted, select=_SELECT
+    )
 
 
 def id_exists(conn: sqlite3.Connection, entry_id: str) -> bool:
-    found = conn.execute("SELECT 1 FROM time_entries WHERE id = ?", (entry_id,)).fetchone()
-    return found is not None
+    return rows.id_exists(conn, "time_entries", entry_id)
 
 
 def running_for_user(conn: sqlite3.Connection, user_id: str) -> TimeEntryRecord | None:
@@ -136,10 +130,9 @@ def update(
     actor_id: str,
     now_ms: int,
 ) -> TimeEntryRecord:
-    rows.update(conn, "time_entries", entry_id, changes, actor_id=actor_id, now_ms=now_ms)
-    entry = get(conn, entry_id, include_deleted=True)
-    assert entry is not None
-    return entry
+    return rows.update_entity(
+        conn, "time_entries", entry_id, changes, actor_id=actor_id, now_ms=now_ms, reread=get
+    )
 
 
 def soft_delete(

@@ -61,7 +61,7 @@ def insert(
     actor_id: str,
     now_ms: int,
 ) -> WorkItemRecord:
-    rows.insert(
+    return rows.insert_entity(
         conn,
         "work_items",
         {
@@ -78,28 +78,23 @@ def insert(
             "assignee_id": assignee_id,
             "sprint_id": sprint_id,
             "story_points": story_points,
-            "created_at": now_ms,
-            "updated_at": now_ms,
-            "created_by": actor_id,
-            "updated_by": actor_id,
         },
+        actor_id=actor_id,
+        now_ms=now_ms,
+        reread=get,
     )
-    item = get(conn, item_id)
-    assert item is not None
-    return item
 
 
 def get(
     conn: sqlite3.Connection, item_id: str, *, include_deleted: bool = False
 ) -> WorkItemRecord | None:
-    row = conn.execute(
-        f"{_SELECT} WHERE w.id = ? AND (? OR w.deleted_at IS NULL)", (item_id, include_deleted)
-    ).fetchone()
-    return rows.to_record(WorkItemRecord, row)
+    return rows.fetch_by_id(
+        conn, WorkItemRecord, "w", item_id, include_deleted=include_deleted, select=_SELECT
+    )
 
 
 def id_exists(conn: sqlite3.Connection, item_id: str) -> bool:
-    return conn.execute("SELECT 1 FROM work_items WHERE id = ?", (item_id,)).fetchone() is not None
+    return rows.id_exists(conn, "work_items", item_id)
 
 
 def last_rank(conn: sqlite3.Connection, project_id: str, status: str) -> str | None:
@@ -120,10 +115,9 @@ def update(
     actor_id: str,
     now_ms: int,
 ) -> WorkItemRecord:
-    rows.update(conn, "work_items", item_id, changes, actor_id=actor_id, now_ms=now_ms)
-    item = get(conn, item_id, include_deleted=True)
-    assert item is not None
-    return item
+    return rows.update_entity(
+        conn, "work_items", item_id, changes, actor_id=actor_id, now_ms=now_ms, reread=get
+    )
 
 
 def neighbour_rank(

@@ -9,7 +9,7 @@ from __future__ import annotations
 from pm.v1 import activity_pb2 as msg
 from server.commands import ReadContext, parse_id, query
 from server.handlers.projects import load_project
-from server.paging import decode_token, encode_token, page_size
+from server.paging import decode_cursor, encode_token, invalid_token, page_size
 from server.wire.activity import activity_to_proto
 from tenants import activity
 from tenants.activity import ActivityRecord
@@ -18,11 +18,12 @@ from tenants.errors import InvalidArgument, NotFound
 
 def before_id(token: str) -> int:
     """The log id the page starts below; 0 for the newest page."""
-    cursor = decode_token(token)
-    value = cursor.get("before", 0)
-    if not isinstance(value, int) or value < 0 or (cursor and value == 0):
-        raise InvalidArgument("page_token is not valid", field="page_token")
-    return value
+    cursor = decode_cursor(token, before=int)
+    if cursor is None:
+        return 0
+    if cursor["before"] <= 0:
+        raise invalid_token()
+    return int(cursor["before"])
 
 
 def entity_history(

@@ -13,27 +13,20 @@ from server.commands import (
     Change,
     ReadContext,
     WriteContext,
+    expect_version,
+    fresh_id,
     mutation,
-    new_id,
     parse_id,
     query,
-    require_version,
 )
 from server.field_changes import field_changes, log_changes
 from server.handlers.work_items import load_item
-from server.paging import decode_token, encode_token, page_size
+from server.paging import decode_cursor, encode_token, page_size
 from server.validation import body
 from server.wire.comments import comment_to_proto, thread_to_proto
 from tenants import comments, work_items
 from tenants.comments import CommentRecord
-from tenants.errors import (
-    AlreadyExists,
-    Conflict,
-    FailedPrecondition,
-    InvalidArgument,
-    NotFound,
-    PermissionDenied,
-)
+from tenants.errors import FailedPrecondition, NotFound, PermissionDenied
 from tenants.work_items import WorkItemRecord
 
 
@@ -53,12 +46,7 @@ def load_comment(
 
 
 def check_version(comment: CommentRecord, expected_version: int) -> None:
-    if comment.version != require_version(expected_version):
-        raise Conflict(
-            f"comment is at version {comment.version}, not {expected_version}",
-            field="expected_version",
-            current=comment_to_proto(comment),
-        )
+    expect_version(comment, expected_version, "comment", comment_to_proto)
 
 
 def thread_parent(ctx: ReadContext, item: WorkItemRecord, parent_id: str) -> str | None:
@@ -79,9 +67,7 @@ def create_comment(ctx: WriteContext, cmd: msg.CreateComment) -> Change:
     text = content(cmd.content)
     item = load_item(ctx, cmd.work_item_id)
     parent_id = thread_parent(ctx, item, cmd.parent_comment_id)
-    comment_id = new_id(cmd.id)
-    if comments.id_exists(ctx.conn, comment_id):
-        raise AlreadyExists("a comment with this id exists", field="id")
+    comment_id = fresh_id(ctx, cmd.id, comments.id_exists, "comment")
     comment = comments.insert(
         ctx.conn,
         comment_id=comment_id,
@@ -143,13 +129,8 @@ def delete_comment(ctx: WriteContext, cmd: msg.DeleteComment) -> Change:
 
 
 def _list_cursor(token: str) -> tuple[int, int] | None:
-    cursor = decode_token(token)
-    if not cursor:
-        return None
-    created, row_order = cursor.get("c"), cursor.get("r")
-    if not isinstance(created, int) or not isinstance(row_order, int):
-        raise InvalidArgument("page_token is not valid", field="page_token")
-    return created, row_order
+    cursor = decode_cursor(token, c=int, r=int)
+    return (cursor["c"], cursor["r"]) if cursor else None
 
 
 @query("list_comments")

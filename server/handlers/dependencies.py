@@ -13,17 +13,18 @@ from server.commands import (
     Change,
     ReadContext,
     WriteContext,
+    expect_version,
+    fresh_id,
+    load,
     mutation,
-    new_id,
     parse_id,
     query,
-    require_version,
 )
 from server.handlers.work_items import load_item
 from server.wire.dependencies import dependency_to_proto, dependency_type_name
 from tenants import dependencies, work_items
 from tenants.dependencies import BLOCKS, DependencyRecord
-from tenants.errors import AlreadyExists, Conflict, FailedPrecondition, InvalidArgument, NotFound
+from tenants.errors import AlreadyExists, FailedPrecondition, InvalidArgument
 
 # Longer cycles are named by their first and last keys, so the message stays readable.
 MAX_CYCLE_KEYS = 50
@@ -33,10 +34,7 @@ def load_dependency(
     ctx: ReadContext, dependency_id: str, field: str = "dependency_id"
 ) -> DependencyRecord:
     """A live dependency of this tenant, or NOT_FOUND."""
-    found = dependencies.get(ctx.conn, parse_id(dependency_id, field))
-    if found is None:
-        raise NotFound("dependency not found", field=field)
-    return found
+    return load(ctx, dependencies.get, dependency_id, field, "dependency")
 
 
 def describe_cycle(keys: list[str]) -> str:
@@ -79,9 +77,7 @@ def create_dependency(ctx: WriteContext, cmd: msg.CreateDependency) -> Change:
         raise InvalidArgument("an item cannot depend on itself", field="to_item_id")
     source = load_item(ctx, from_id, "from_item_id")
     target = load_item(ctx, to_id, "to_item_id")
-    dependency_id = new_id(cmd.id)
-    if dependencies.id_exists(ctx.conn, dependency_id):
-        raise AlreadyExists("a dependency with this id exists", field="id")
+    dependency_id = fresh_id(ctx, cmd.id, dependencies.id_exists, "dependency")
     refuse_existing_pair(ctx, source.id, target.id)
     if dependency_type == BLOCKS:
         refuse_cycle(ctx, source.id, target.id)
@@ -116,12 +112,7 @@ def touched_projects(ctx: ReadContext, dependency: DependencyRecord) -> list[str
 def delete_dependency(ctx: WriteContext, cmd: msg.DeleteDependency) -> Change:
     """Soft-deletes a dependency."""
     dependency = load_dependency(ctx, cmd.dependency_id)
-    if dependency.version != require_version(cmd.expected_version):
-        raise Conflict(
-            f"dependency is at version {dependency.version}, not {cmd.expected_version}",
-            field="expected_version",
-            current=dependency_to_proto(dependency),
-        )
+    expect_version(dependency, cmd.expected_version, "dependency", dependency_to_proto)
     projects = touched_projects(ctx, dependency)
     dependencies.soft_delete(
         ctx.conn, dependency.id, actor_id=ctx.user_id, now_ms=ctx.now_ms, batch=ctx.request_id

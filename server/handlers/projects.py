@@ -14,18 +14,18 @@ from server.commands import (
     Change,
     ReadContext,
     WriteContext,
+    expect_version,
+    fresh_id,
+    load,
     mutation,
-    new_id,
-    parse_id,
     query,
-    require_version,
 )
 from server.field_changes import field_changes, log_changes
 from server.paging import decode_token, encode_token, page_size
 from server.validation import body, text
 from server.wire.projects import lane_to_proto, project_to_proto
 from tenants import projects, swim_lanes
-from tenants.errors import AlreadyExists, Conflict, InvalidArgument, NotFound
+from tenants.errors import AlreadyExists, InvalidArgument
 from tenants.projects import ProjectRecord
 
 KEY = re.compile(r"[A-Z][A-Z0-9]{1,9}")
@@ -33,19 +33,11 @@ KEY = re.compile(r"[A-Z][A-Z0-9]{1,9}")
 
 def load_project(ctx: ReadContext, project_id: str, field: str = "project_id") -> ProjectRecord:
     """A live project of this tenant, or NOT_FOUND."""
-    project = projects.get(ctx.conn, parse_id(project_id, field))
-    if project is None:
-        raise NotFound("project not found", field=field)
-    return project
+    return load(ctx, projects.get, project_id, field, "project")
 
 
 def check_version(project: ProjectRecord, expected_version: int) -> None:
-    if project.version != require_version(expected_version):
-        raise Conflict(
-            f"project is at version {project.version}, not {expected_version}",
-            field="expected_version",
-            current=project_to_proto(project),
-        )
+    expect_version(project, expected_version, "project", project_to_proto)
 
 
 @mutation("create_project")
@@ -59,9 +51,7 @@ def create_project(ctx: WriteContext, cmd: msg.CreateProject) -> Change:
         )
     name = text(cmd.name, "name", max_chars=120)
     description = body(cmd.description, "description")
-    project_id = new_id(cmd.id)
-    if projects.id_exists(ctx.conn, project_id):
-        raise AlreadyExists("a project with this id exists", field="id")
+    project_id = fresh_id(ctx, cmd.id, projects.id_exists, "project")
     if projects.key_exists(ctx.conn, key):
         raise AlreadyExists(f"project key {key} is taken (keys are never reused)", field="key")
     project = projects.insert(

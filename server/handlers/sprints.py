@@ -15,21 +15,22 @@ from server.commands import (
     Change,
     ReadContext,
     WriteContext,
+    expect_version,
+    fresh_id,
+    load,
     mutation,
-    new_id,
     parse_id,
     query,
-    require_version,
 )
 from server.field_changes import field_changes, log_changes
 from server.handlers.projects import load_project
 from server.handlers.work_items import load_item
-from server.paging import decode_token, encode_token, page_size
+from server.paging import decode_cursor, encode_token, page_size
 from server.validation import body, text
 from server.wire.sprints import sprint_to_proto, state_filter
 from server.wire.work_items import work_item_to_proto
 from tenants import sprints, work_items
-from tenants.errors import AlreadyExists, Conflict, FailedPrecondition, InvalidArgument, NotFound
+from tenants.errors import FailedPrecondition, InvalidArgument
 from tenants.sprints import SprintRecord
 from tenants.work_items import WorkItemRecord
 
@@ -39,19 +40,11 @@ _STATE_FIELDS = ["state", "started_at_ms", "completed_at_ms"]
 
 def load_sprint(ctx: ReadContext, sprint_id: str, field: str = "sprint_id") -> SprintRecord:
     """A live sprint of this tenant, or NOT_FOUND."""
-    sprint = sprints.get(ctx.conn, parse_id(sprint_id, field))
-    if sprint is None:
-        raise NotFound("sprint not found", field=field)
-    return sprint
+    return load(ctx, sprints.get, sprint_id, field, "sprint")
 
 
 def check_version(sprint: SprintRecord, expected_version: int) -> None:
-    if sprint.version != require_version(expected_version):
-        raise Conflict(
-            f"sprint is at version {sprint.version}, not {expected_version}",
-            field="expected_version",
-            current=sprint_to_proto(sprint),
-        )
+    expect_version(sprint, expected_version, "sprint", sprint_to_proto)
 
 
 def require_state(sprint: SprintRecord, allowed: Iterable[str], doing: str) -> None:
@@ -102,9 +95,7 @@ def create_sprint(ctx: WriteContext, cmd: msg.CreateSprint) -> Change:
     name = text(cmd.name, "name", max_chars=120)
     goal = body(cmd.goal, "goal")
     check_dates(cmd.start_date_ms, cmd.end_date_ms, "end_date_ms")
-    sprint_id = new_id(cmd.id)
-    if sprints.id_exists(ctx.conn, sprint_id):
-        raise AlreadyExists("a sprint with this id exists", field="id")
+    sprint_id = fresh_id(ctx, cmd.id, sprints.id_exists, "sprint")
     sprint = sprints.insert(
         ctx.conn,
         sprint_id=sprint_id,
@@ -258,13 +249,8 @@ def delete_sprint(ctx: WriteContext, cmd: msg.DeleteSprint) -> Change:
 
 
 def _list_cursor(token: str) -> tuple[int, str] | None:
-    cursor = decode_token(token)
-    if not cursor:
-        return None
-    start, last_id = cursor.get("s"), cursor.get("i")
-    if not isinstance(start, int) or not isinstance(last_id, str):
-        raise InvalidArgument("page_token is not valid", field="page_token")
-    return start, last_id
+    cursor = decode_cursor(token, s=int, i=str)
+    return (cursor["s"], cursor["i"]) if cursor else None
 
 
 @query("list_sprints")

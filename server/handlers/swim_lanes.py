@@ -17,18 +17,19 @@ from server.commands import (
     Change,
     ReadContext,
     WriteContext,
+    expect_version,
+    fresh_id,
+    load,
     mutation,
-    new_id,
     parse_id,
     query,
-    require_version,
 )
 from server.field_changes import field_changes, log_changes
 from server.handlers.projects import check_version, load_project
 from server.validation import text
 from server.wire.projects import lane_to_proto, project_to_proto
 from tenants import projects, swim_lanes
-from tenants.errors import AlreadyExists, Conflict, FailedPrecondition, InvalidArgument, NotFound
+from tenants.errors import AlreadyExists, FailedPrecondition, InvalidArgument
 from tenants.swim_lanes import SwimLaneRecord
 
 STATUS_VALUE = re.compile(r"[a-z][a-z0-9_]{0,39}")
@@ -37,19 +38,11 @@ MAX_NAME_CHARS = 60
 
 def load_lane(ctx: ReadContext, lane_id: str, field: str = "lane_id") -> SwimLaneRecord:
     """A live lane of a live project of this tenant, or NOT_FOUND."""
-    lane = swim_lanes.get(ctx.conn, parse_id(lane_id, field))
-    if lane is None:
-        raise NotFound("swim lane not found", field=field)
-    return lane
+    return load(ctx, swim_lanes.get, lane_id, field, "swim lane")
 
 
 def check_lane_version(lane: SwimLaneRecord, expected_version: int) -> None:
-    if lane.version != require_version(expected_version):
-        raise Conflict(
-            f"swim lane is at version {lane.version}, not {expected_version}",
-            field="expected_version",
-            current=lane_to_proto(lane),
-        )
+    expect_version(lane, expected_version, "swim lane", lane_to_proto)
 
 
 def lanes_of(ctx: ReadContext, project_id: str) -> list[pb.SwimLane]:
@@ -85,9 +78,7 @@ def create_swim_lane(ctx: WriteContext, cmd: msg.CreateSwimLane) -> Change:
     project = load_project(ctx, cmd.project_id)
     name = text(cmd.name, "name", max_chars=MAX_NAME_CHARS)
     status_value = check_status_value(ctx, project.id, cmd.status_value)
-    lane_id = new_id(cmd.id)
-    if swim_lanes.id_exists(ctx.conn, lane_id):
-        raise AlreadyExists("a swim lane with this id exists", field="id")
+    lane_id = fresh_id(ctx, cmd.id, swim_lanes.id_exists, "swim lane")
     order = [lane.id for lane in swim_lanes.list_for_project(ctx.conn, project.id)]
     position = insert_position(cmd, len(order))
     order.insert(position, lane_id)

@@ -15,26 +15,19 @@ from server.commands import (
     Change,
     ReadContext,
     WriteContext,
+    expect_version,
+    fresh_id,
+    load,
     mutation,
-    new_id,
-    parse_id,
     query,
-    require_version,
 )
 from server.field_changes import field_changes, log_changes
 from server.handlers.work_items import load_item
-from server.paging import decode_token, encode_token, page_size
+from server.paging import decode_cursor, encode_token, page_size
 from server.validation import body
 from server.wire.time_entries import time_entry_to_proto, time_total_to_proto
 from tenants import time_entries
-from tenants.errors import (
-    AlreadyExists,
-    Conflict,
-    FailedPrecondition,
-    InvalidArgument,
-    NotFound,
-    PermissionDenied,
-)
+from tenants.errors import FailedPrecondition, InvalidArgument, PermissionDenied
 from tenants.time_entries import TimeEntryRecord
 
 MAX_ENTRY_MS = 24 * 60 * 60 * 1000
@@ -44,10 +37,7 @@ _TIME_FIELDS = ["started_at_ms", "ended_at_ms", "duration_seconds", "note"]
 
 def load_entry(ctx: ReadContext, entry_id: str, field: str = "time_entry_id") -> TimeEntryRecord:
     """A live time entry of this tenant, or NOT_FOUND."""
-    entry = time_entries.get(ctx.conn, parse_id(entry_id, field))
-    if entry is None:
-        raise NotFound("time entry not found", field=field)
-    return entry
+    return load(ctx, time_entries.get, entry_id, field, "time entry")
 
 
 def require_own(ctx: ReadContext, entry: TimeEntryRecord) -> None:
@@ -58,12 +48,7 @@ def require_own(ctx: ReadContext, entry: TimeEntryRecord) -> None:
 
 
 def check_version(entry: TimeEntryRecord, expected_version: int) -> None:
-    if entry.version != require_version(expected_version):
-        raise Conflict(
-            f"time entry is at version {entry.version}, not {expected_version}",
-            field="expected_version",
-            current=time_entry_to_proto(entry),
-        )
+    expect_version(entry, expected_version, "time entry", time_entry_to_proto)
 
 
 def check_started(started_at: int, now_ms: int) -> int:
@@ -110,19 +95,12 @@ def stop_running(ctx: WriteContext, entry: TimeEntryRecord) -> TimeEntryRecord:
     return stopped
 
 
-def fresh_id(ctx: ReadContext, client_id: str) -> str:
-    entry_id = new_id(client_id)
-    if time_entries.id_exists(ctx.conn, entry_id):
-        raise AlreadyExists("a time entry with this id exists", field="id")
-    return entry_id
-
-
 @mutation("start_timer")
 def start_timer(ctx: WriteContext, cmd: msg.StartTimer) -> Change:
     """Starts the caller's timer on a live item, stopping the running one first."""
     item = load_item(ctx, cmd.work_item_id)
     note = body(cmd.note, "note")
-    entry_id = fresh_id(ctx, cmd.id)
+    entry_id = fresh_id(ctx, cmd.id, time_entries.id_exists, "time entry")
     running = time_entries.running_for_user(ctx.conn, ctx.user_id)
     stopped = stop_running(ctx, running) if running is not None else None
     started_at = max(ctx.now_ms, stopped.ended_at or 0) if stopped else ctx.now_ms
@@ -176,7 +154,7 @@ def create_time_entry(ctx: WriteContext, cmd: msg.CreateTimeEntry) -> Change:
     note = body(cmd.note, "note")
     entry = time_entries.insert(
         ctx.conn,
-        entry_id=fresh_id(ctx, cmd.id),
+        entry_id=fresh_id(ctx, cmd.id, time_entries.id_exists, "time entry"),
         work_item_id=item.id,
         user_id=ctx.user_id,
         started_at=cmd.started_at_ms,
@@ -269,13 +247,8 @@ def check_user_id(user_id: str) -> str:
 
 
 def page_cursor(token: str) -> tuple[int, str] | None:
-    cursor = decode_token(token)
-    if not cursor:
-        return None
-    started, entry_id = cursor.get("s"), cursor.get("i")
-    if not isinstance(started, int) or not isinstance(entry_id, str):
-        raise InvalidArgument("page_token is not valid", field="page_token")
-    return started, entry_id
+    cursor = decode_cursor(token, s=int, i=str)
+    return (cursor["s"], cursor["i"]) if cursor else None
 
 
 @query("list_time_entries")

@@ -11,22 +11,21 @@ from server.commands import (
     Change,
     ReadContext,
     WriteContext,
+    expect_version,
+    fresh_id,
+    load,
     mutation,
-    new_id,
     parse_id,
     query,
-    require_version,
 )
 from server.field_changes import field_changes, log_changes
 from server.handlers.projects import load_project
-from server.paging import decode_token, encode_token, page_size
+from server.paging import decode_cursor, encode_token, page_size
 from server.validation import body, text
 from server.wire.dependencies import dependency_to_proto
 from server.wire.work_items import priority_name, type_name, work_item_to_proto
 from tenants import dependencies, projects, ranks, sprints, swim_lanes, work_items
 from tenants.errors import (
-    AlreadyExists,
-    Conflict,
     FailedPrecondition,
     InvalidArgument,
     NotFound,
@@ -46,10 +45,7 @@ MAX_ID_CHARS = 128
 
 def load_item(ctx: ReadContext, item_id: str, field: str = "work_item_id") -> WorkItemRecord:
     """A live work item of this tenant, or NOT_FOUND."""
-    item = work_items.get(ctx.conn, parse_id(item_id, field))
-    if item is None:
-        raise NotFound("work item not found", field=field)
-    return item
+    return load(ctx, work_items.get, item_id, field, "work item")
 
 
 def check_parent(
@@ -86,9 +82,7 @@ def check_sprint(
     """A planned or active sprint of the same project, for a story, task or bug."""
     if not sprint_id:
         return None
-    sprint = sprints.get(ctx.conn, parse_id(sprint_id, field))
-    if sprint is None:
-        raise NotFound("sprint not found", field=field)
+    sprint = load(ctx, sprints.get, sprint_id, field, "sprint")
     if sprint.project_id != project_id:
         raise FailedPrecondition("the sprint belongs to another project", field=field)
     if item_type == "epic":
@@ -117,9 +111,7 @@ def create_work_item(ctx: WriteContext, cmd: msg.CreateWorkItem) -> Change:
     item_type = type_name(cmd.type)
     title = text(cmd.title, "title", max_chars=255)
     description = body(cmd.description, "description")
-    item_id = new_id(cmd.id)
-    if work_items.id_exists(ctx.conn, item_id):
-        raise AlreadyExists("a work item with this id exists", field="id")
+    item_id = fresh_id(ctx, cmd.id, work_items.id_exists, "work item")
     parent = check_parent(ctx, item_type, project.id, cmd.parent_id)
     status = check_status(ctx, project.id, cmd.status)
     sprint_id = check_sprint(ctx, item_type, project.id, cmd.sprint_id)
@@ -152,12 +144,7 @@ def create_work_item(ctx: WriteContext, cmd: msg.CreateWorkItem) -> Change:
 
 
 def check_version(item: WorkItemRecord, expected_version: int) -> None:
-    if item.version != require_version(expected_version):
-        raise Conflict(
-            f"work item is at version {item.version}, not {expected_version}",
-            field="expected_version",
-            current=work_item_to_proto(item),
-        )
+    expect_version(item, expected_version, "work item", work_item_to_proto)
 
 
 def check_clear(cmd: Message, name: str) -> bool:
@@ -522,13 +509,8 @@ def list_filters(ctx: ReadContext, cmd: msg.ListWorkItems) -> work_items.ItemFil
 
 
 def decode_position(token: str) -> work_items.LanePosition | None:
-    cursor = decode_token(token)
-    if not cursor:
-        return None
-    lane, rank, item_id = cursor.get("l"), cursor.get("r"), cursor.get("i")
-    if not (isinstance(lane, int) and isinstance(rank, str) and isinstance(item_id, str)):
-        raise InvalidArgument("page_token is not valid", field="page_token")
-    return work_items.LanePosition(lane, rank, item_id)
+    cursor = decode_cursor(token, l=int, r=str, i=str)
+    return work_items.LanePosition(cursor["l"], cursor["r"], cursor["i"]) if cursor else None
 
 
 @query("list_work_items")
