@@ -8,7 +8,6 @@ from __future__ import annotations
 import asyncio
 import base64
 import json
-import sqlite3
 import time
 from pathlib import Path
 from typing import Any, cast
@@ -89,21 +88,6 @@ def parse_server(frame: bytes) -> env.ServerMessage:
     message = env.ServerMessage()
     message.ParseFromString(frame)
     return message
-
-
-# --- reading the tenant file directly ---------------------------------------------------------
-
-
-def read_only(data_dir: Path, tenant: str = "acme") -> sqlite3.Connection:
-    return sqlite3.connect(f"file:{data_dir}/tenants/{tenant}.sqlite3?mode=ro", uri=True)
-
-
-def count(data_dir: Path, table: str, tenant: str = "acme") -> int:
-    conn = read_only(data_dir, tenant)
-    try:
-        return int(conn.execute(f"SELECT COUNT(*) FROM {table}").fetchone()[0])
-    finally:
-        conn.close()
 
 
 async def create_project(client: WsClient, key: str, request_id: str | None = None) -> Any:

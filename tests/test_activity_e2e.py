@@ -11,27 +11,21 @@ from hamcrest import assert_that, contains_exactly, equal_to, has_length, is_in
 from pm.v1 import activity_pb2 as msg
 from pm.v1 import dependencies_pb2 as deps_msg
 from pm.v1 import envelope_pb2 as env
-from pm.v1 import projects_pb2 as projects_msg
 from pm.v1 import time_entries_pb2 as time_msg
 from pm.v1 import work_items_pb2 as items_msg
 from pm.v1.entities_pb2 import DEPENDENCY_TYPE_BLOCKS, WORK_ITEM_TYPE_TASK
 from server.paging import encode_token
+from tests.boards import UNKNOWN_ID, create_item, create_project
 from tests.conftest import ClientFactory
 from tests.wire import WsClient
 
-UNKNOWN_ID = "00000000-0000-4000-8000-000000000000"
 HOUR = 3_600_000
 
 
 async def project_with_item(client: WsClient, key: str = "PM") -> tuple[str, str]:
-    project = await client.ok("create_project", projects_msg.CreateProject(key=key, name=key))
-    item = await client.ok(
-        "create_work_item",
-        items_msg.CreateWorkItem(
-            project_id=project.project.id, type=WORK_ITEM_TYPE_TASK, title="Task"
-        ),
-    )
-    return str(project.project.id), str(item.work_item.id)
+    project_id = await create_project(client, key)
+    item = await create_item(client, project_id, title="Task")
+    return project_id, item.id
 
 
 async def test_given_an_updated_time_entry_when_asking_its_history_then_newest_comes_first(

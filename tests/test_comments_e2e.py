@@ -10,9 +10,11 @@ from hamcrest import assert_that, contains_exactly, empty, equal_to, has_length
 from pm.v1 import comments_pb2 as msg
 from pm.v1 import entities_pb2 as pb
 from pm.v1 import envelope_pb2 as env
+from tests.boards import UNKNOWN_ID, create_item, create_project
 from tests.conftest import ClientFactory
+from tests.refusals import assert_refused
 from tests.server_fixture import RunningServer
-from tests.test_sprints_e2e import MISSING, activity_of, make_item, make_project, refused
+from tests.tenant_state import activity_of
 from tests.wire import WsClient
 
 LIMIT = 64 * 1024
@@ -43,9 +45,9 @@ async def threads(client: WsClient, item_id: str) -> list[tuple[str, list[str]]]
 async def item_board(connect: ClientFactory) -> tuple[WsClient, str, str]:
     """alice, subscribed to a project with one task, no event pending: (alice, project, item)."""
     alice = await connect(user="alice")
-    project_id = await make_project(alice)
+    project_id = await create_project(alice)
     await alice.subscribe(project_id)
-    item = await make_item(alice, project_id)
+    item = await create_item(alice, project_id, title="item")
     await alice.events_until_quiet()
     return alice, project_id, item.id
 
@@ -83,7 +85,7 @@ async def test_given_another_project_subscriber_when_commenting_then_it_sees_not
 ) -> None:
     alice, _, item_id = await item_board(connect)
     bob = await connect(user="bob")
-    await bob.subscribe(await make_project(bob, "OTHER"))
+    await bob.subscribe(await create_project(bob, "OTHER"))
 
     await comment(alice, item_id)
 
@@ -132,7 +134,7 @@ async def test_given_a_broken_comment_when_creating_then_refused_and_nothing_cha
     server: RunningServer, connect: ClientFactory, case: str, code: int, field: str
 ) -> None:
     alice, project_id, item_id = await item_board(connect)
-    other_item = await make_item(alice, project_id)
+    other_item = await create_item(alice, project_id, title="item")
     elsewhere = await comment(alice, other_item.id)
     gone = await comment(alice, item_id)
     await alice.ok("delete_comment", msg.DeleteComment(comment_id=gone.id, expected_version=1))
@@ -142,11 +144,11 @@ async def test_given_a_broken_comment_when_creating_then_refused_and_nothing_cha
     elif case == "too-large":
         command.content = "é" * (LIMIT // 2) + "x"
     elif case == "unknown-item":
-        command.work_item_id = MISSING
+        command.work_item_id = UNKNOWN_ID
     elif case == "bad-item-id":
         command.work_item_id = "PM-1"
     elif case == "unknown-parent":
-        command.parent_comment_id = MISSING
+        command.parent_comment_id = UNKNOWN_ID
     elif case == "parent-on-other-item":
         command.parent_comment_id = elsewhere.id
     elif case == "deleted-parent":
@@ -154,7 +156,7 @@ async def test_given_a_broken_comment_when_creating_then_refused_and_nothing_cha
     else:
         command.id = elsewhere.id
 
-    await refused(server, alice, "create_comment", command, code, field)
+    await assert_refused(server, alice, "create_comment", command, code, field)
 
 
 async def test_given_a_viewer_when_commenting_then_permission_denied(
@@ -164,7 +166,9 @@ async def test_given_a_viewer_when_commenting_then_permission_denied(
     viewer = await connect(user="vic", roles=["viewer"])
     command = msg.CreateComment(work_item_id=item_id, content="x")
 
-    await refused(server, viewer, "create_comment", command, env.ERROR_CODE_PERMISSION_DENIED, "")
+    await assert_refused(
+        server, viewer, "create_comment", command, env.ERROR_CODE_PERMISSION_DENIED, ""
+    )
 
 
 # UpdateComment
@@ -201,7 +205,7 @@ async def test_given_someone_elses_comment_when_editing_it_then_permission_denie
     bob = await connect(user="bob", roles=roles)
     command = msg.UpdateComment(comment_id=theirs.id, expected_version=1, content="mine now")
 
-    await refused(
+    await assert_refused(
         server, bob, "update_comment", command, env.ERROR_CODE_PERMISSION_DENIED, "comment_id"
     )
 
@@ -234,9 +238,9 @@ async def test_given_a_broken_edit_when_sent_then_refused_and_nothing_changes(
     elif case == "deleted":
         await alice.ok("delete_comment", msg.DeleteComment(comment_id=mine.id, expected_version=1))
     else:
-        command.comment_id = MISSING
+        command.comment_id = UNKNOWN_ID
 
-    error = await refused(server, alice, "update_comment", command, code, field)
+    error = await assert_refused(server, alice, "update_comment", command, code, field)
 
     if case == "stale-version":
         assert_that(error.comment, equal_to(mine))
@@ -355,7 +359,7 @@ async def test_given_a_broken_delete_when_sent_then_refused_and_nothing_changes(
     elif case == "already-deleted":
         await alice.ok("delete_comment", command)
 
-    await refused(server, sender, "delete_comment", command, code, field)
+    await assert_refused(server, sender, "delete_comment", command, code, field)
 
 
 # ListComments
@@ -389,7 +393,7 @@ async def test_given_comments_on_two_items_when_listing_one_then_only_its_thread
     connect: ClientFactory,
 ) -> None:
     alice, project_id, item_id = await item_board(connect)
-    other = await make_item(alice, project_id)
+    other = await create_item(alice, project_id, title="item")
     await comment(alice, item_id, "here")
     await comment(alice, other.id, "there")
 
@@ -399,7 +403,7 @@ async def test_given_comments_on_two_items_when_listing_one_then_only_its_thread
 @pytest.mark.parametrize(
     ("command", "code", "field"),
     [
-        (msg.ListComments(work_item_id=MISSING), env.ERROR_CODE_NOT_FOUND, "work_item_id"),
+        (msg.ListComments(work_item_id=UNKNOWN_ID), env.ERROR_CODE_NOT_FOUND, "work_item_id"),
         (msg.ListComments(), env.ERROR_CODE_INVALID_ARGUMENT, "work_item_id"),
         (msg.ListComments(page_size=-1), env.ERROR_CODE_INVALID_ARGUMENT, "page_size"),
         (msg.ListComments(page_token="%%"), env.ERROR_CODE_INVALID_ARGUMENT, "page_token"),

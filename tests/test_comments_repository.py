@@ -10,17 +10,14 @@ from hamcrest import assert_that, contains_exactly, equal_to, none
 
 from tenants import comments, projects, work_items
 from tenants.comments import CommentRecord
-from tenants.migrator import load_migrations, migrate
+from tests.tenant_state import memory_tenant
 
 T0 = 1_767_225_600_000
 
 
 @pytest.fixture
 def conn() -> Iterator[sqlite3.Connection]:
-    db = sqlite3.connect(":memory:", isolation_level=None)
-    db.row_factory = sqlite3.Row
-    db.execute("PRAGMA foreign_keys = ON")
-    migrate(db, load_migrations())
+    db = memory_tenant()
     projects.insert(
         db, project_id="p1", key="PM", name="PM", description="", actor_id="u", now_ms=T0
     )

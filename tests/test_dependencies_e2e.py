@@ -3,16 +3,12 @@
 from __future__ import annotations
 
 import asyncio
-import sqlite3
-from contextlib import closing
-from dataclasses import dataclass
 
 from hamcrest import (
     assert_that,
     contains_exactly,
     contains_inanyorder,
     contains_string,
-    empty,
     equal_to,
     has_length,
     is_in,
@@ -20,53 +16,18 @@ from hamcrest import (
 
 from pm.v1 import dependencies_pb2 as msg
 from pm.v1 import envelope_pb2 as env
-from pm.v1 import projects_pb2 as projects_msg
-from pm.v1 import work_items_pb2 as items_msg
 from pm.v1.entities_pb2 import (
     DEPENDENCY_TYPE_BLOCKS,
     DEPENDENCY_TYPE_RELATES_TO,
     DEPENDENCY_TYPE_UNSPECIFIED,
-    WORK_ITEM_TYPE_TASK,
     DependencyType,
 )
+from tests.boards import UNKNOWN_ID, board, create_item, create_project
 from tests.conftest import ClientFactory
+from tests.refusals import assert_refused
 from tests.server_fixture import RunningServer
+from tests.tenant_state import rows
 from tests.wire import WsClient
-
-UNKNOWN_ID = "00000000-0000-4000-8000-000000000000"
-
-
-@dataclass
-class Board:
-    alice: WsClient
-    watcher: WsClient
-    project_id: str
-    items: list[str]
-
-
-async def create_project(client: WsClient, key: str) -> str:
-    created = await client.ok("create_project", projects_msg.CreateProject(key=key, name=key))
-    return str(created.project.id)
-
-
-async def create_item(client: WsClient, project_id: str, status: str = "") -> str:
-    created = await client.ok(
-        "create_work_item",
-        items_msg.CreateWorkItem(
-            project_id=project_id, type=WORK_ITEM_TYPE_TASK, title="Task", status=status
-        ),
-    )
-    return str(created.work_item.id)
-
-
-async def board(connect: ClientFactory, items: int = 4) -> Board:
-    """alice with project PM and items PM-1..PM-n; a viewer subscribed to PM."""
-    alice = await connect(user="alice")
-    project_id = await create_project(alice, "PM")
-    ids = [await create_item(alice, project_id) for _ in range(items)]
-    watcher = await connect(user="watcher", roles=["viewer"])
-    await watcher.subscribe(project_id)
-    return Board(alice, watcher, project_id, ids)
 
 
 async def link(
@@ -78,49 +39,17 @@ async def link(
     return result
 
 
-def db_state(server: RunningServer) -> tuple[int, ...]:
-    """Rows and versions of dependencies, activity rows, events: any change shows."""
-    path = f"file:{server.config.data_dir}/tenants/acme.sqlite3?mode=ro"
-    with closing(sqlite3.connect(path, uri=True)) as conn:
-        deps = conn.execute(
-            "SELECT COUNT(*), COALESCE(SUM(version), 0) FROM dependencies"
-        ).fetchone()
-        activity = conn.execute("SELECT COUNT(*) FROM activity_log").fetchone()[0]
-        events = conn.execute("SELECT COUNT(*) FROM events").fetchone()[0]
-    return (deps[0], deps[1], activity, events)
-
-
 def live_edges(server: RunningServer) -> list[tuple[str, str]]:
-    path = f"file:{server.config.data_dir}/tenants/acme.sqlite3?mode=ro"
-    with closing(sqlite3.connect(path, uri=True)) as conn:
-        rows = conn.execute(
-            "SELECT from_item_id, to_item_id FROM dependencies WHERE deleted_at IS NULL"
-        ).fetchall()
-    return [(row[0], row[1]) for row in rows]
-
-
-async def assert_refused(
-    server: RunningServer,
-    b: Board,
-    client: WsClient,
-    name: str,
-    command: object,
-    code: int,
-    field: str,
-) -> env.Error:
-    """The command fails with code and field, and nothing is written or published."""
-    before = db_state(server)
-    error = await client.error(name, command)  # type: ignore[arg-type]
-    assert_that((error.code, error.field), equal_to((code, field)))
-    assert_that(db_state(server), equal_to(before))
-    assert_that(await b.watcher.events_until_quiet(), empty())
-    return error
+    found = rows(
+        server, "SELECT from_item_id, to_item_id FROM dependencies WHERE deleted_at IS NULL"
+    )
+    return [(row[0], row[1]) for row in found]
 
 
 async def test_given_two_items_when_one_blocks_the_other_then_subscribers_see_the_dependency(
     connect: ClientFactory,
 ) -> None:
-    b = await board(connect)
+    b = await board(connect, items=4)
 
     created = await link(b.alice, b.items[0], b.items[1])
 
@@ -137,9 +66,9 @@ async def test_given_two_items_when_one_blocks_the_other_then_subscribers_see_th
 async def test_given_items_in_two_projects_when_linked_then_both_projects_see_one_event(
     connect: ClientFactory,
 ) -> None:
-    b = await board(connect)
+    b = await board(connect, items=4)
     web = await create_project(b.alice, "WEB")
-    web_item = await create_item(b.alice, web)
+    web_item = (await create_item(b.alice, web, title="Task")).id
     web_watcher = await connect(user="web-watcher", roles=["viewer"])
     await web_watcher.subscribe(web)
 
@@ -155,11 +84,10 @@ async def test_given_items_in_two_projects_when_linked_then_both_projects_see_on
 async def test_given_a_self_dependency_when_creating_then_invalid_argument_and_no_change(
     server: RunningServer, connect: ClientFactory
 ) -> None:
-    b = await board(connect)
+    b = await board(connect, items=4)
 
     await assert_refused(
         server,
-        b,
         b.alice,
         "create_dependency",
         msg.CreateDependency(
@@ -167,17 +95,17 @@ async def test_given_a_self_dependency_when_creating_then_invalid_argument_and_n
         ),
         env.ERROR_CODE_INVALID_ARGUMENT,
         "to_item_id",
+        watcher=b.watcher,
     )
 
 
 async def test_given_no_type_when_creating_then_invalid_argument_and_no_change(
     server: RunningServer, connect: ClientFactory
 ) -> None:
-    b = await board(connect)
+    b = await board(connect, items=4)
 
     await assert_refused(
         server,
-        b,
         b.alice,
         "create_dependency",
         msg.CreateDependency(
@@ -185,17 +113,17 @@ async def test_given_no_type_when_creating_then_invalid_argument_and_no_change(
         ),
         env.ERROR_CODE_INVALID_ARGUMENT,
         "type",
+        watcher=b.watcher,
     )
 
 
 async def test_given_an_unknown_item_when_creating_then_not_found_and_no_change(
     server: RunningServer, connect: ClientFactory
 ) -> None:
-    b = await board(connect)
+    b = await board(connect, items=4)
 
     await assert_refused(
         server,
-        b,
         b.alice,
         "create_dependency",
         msg.CreateDependency(
@@ -203,17 +131,17 @@ async def test_given_an_unknown_item_when_creating_then_not_found_and_no_change(
         ),
         env.ERROR_CODE_NOT_FOUND,
         "from_item_id",
+        watcher=b.watcher,
     )
 
 
 async def test_given_a_viewer_when_creating_then_permission_denied_and_no_change(
     server: RunningServer, connect: ClientFactory
 ) -> None:
-    b = await board(connect)
+    b = await board(connect, items=4)
 
     await assert_refused(
         server,
-        b,
         b.watcher,
         "create_dependency",
         msg.CreateDependency(
@@ -221,13 +149,14 @@ async def test_given_a_viewer_when_creating_then_permission_denied_and_no_change
         ),
         env.ERROR_CODE_PERMISSION_DENIED,
         "",
+        watcher=b.watcher,
     )
 
 
 async def test_given_a_linked_pair_when_linking_it_again_any_way_then_already_exists(
     server: RunningServer, connect: ClientFactory
 ) -> None:
-    b = await board(connect)
+    b = await board(connect, items=4)
     created = await link(b.alice, b.items[0], b.items[1])
     await b.watcher.events_until_quiet()
 
@@ -238,12 +167,12 @@ async def test_given_a_linked_pair_when_linking_it_again_any_way_then_already_ex
     ]:
         error = await assert_refused(
             server,
-            b,
             b.alice,
             "create_dependency",
             msg.CreateDependency(from_item_id=source, to_item_id=target, type=kind),
             env.ERROR_CODE_ALREADY_EXISTS,
             "to_item_id",
+            watcher=b.watcher,
         )
         assert_that(error.dependency, equal_to(created.dependency))
 
@@ -258,7 +187,6 @@ async def test_given_a_chain_when_its_end_would_block_its_start_then_the_cycle_i
 
     error = await assert_refused(
         server,
-        b,
         b.alice,
         "create_dependency",
         msg.CreateDependency(
@@ -266,6 +194,7 @@ async def test_given_a_chain_when_its_end_would_block_its_start_then_the_cycle_i
         ),
         env.ERROR_CODE_FAILED_PRECONDITION,
         "to_item_id",
+        watcher=b.watcher,
     )
 
     assert_that(error.message, contains_string("PM-5 -> PM-1 -> PM-2 -> PM-3 -> PM-4 -> PM-5"))
@@ -276,14 +205,13 @@ async def test_given_a_cycle_across_projects_when_refused_then_keys_of_both_proj
 ) -> None:
     b = await board(connect, items=2)
     web = await create_project(b.alice, "WEB")
-    web_item = await create_item(b.alice, web)
+    web_item = (await create_item(b.alice, web, title="Task")).id
     await link(b.alice, b.items[0], web_item)
     await link(b.alice, web_item, b.items[1])
     await b.watcher.events_until_quiet()
 
     error = await assert_refused(
         server,
-        b,
         b.alice,
         "create_dependency",
         msg.CreateDependency(
@@ -291,6 +219,7 @@ async def test_given_a_cycle_across_projects_when_refused_then_keys_of_both_proj
         ),
         env.ERROR_CODE_FAILED_PRECONDITION,
         "to_item_id",
+        watcher=b.watcher,
     )
 
     assert_that(error.message, contains_string("PM-2 -> PM-1 -> WEB-1 -> PM-2"))
@@ -337,7 +266,7 @@ async def test_given_two_clients_adding_opposite_edges_at_once_then_exactly_one_
 async def test_given_a_dependency_when_deleting_it_then_both_ends_learn_and_the_pair_is_free(
     connect: ClientFactory,
 ) -> None:
-    b = await board(connect)
+    b = await board(connect, items=4)
     created = await link(b.alice, b.items[0], b.items[1])
     await b.watcher.events_until_quiet()
 
@@ -363,18 +292,18 @@ async def test_given_a_dependency_when_deleting_it_then_both_ends_learn_and_the_
 async def test_given_a_stale_version_when_deleting_then_conflict_with_the_current_dependency(
     server: RunningServer, connect: ClientFactory
 ) -> None:
-    b = await board(connect)
+    b = await board(connect, items=4)
     created = await link(b.alice, b.items[0], b.items[1])
     await b.watcher.events_until_quiet()
 
     error = await assert_refused(
         server,
-        b,
         b.alice,
         "delete_dependency",
         msg.DeleteDependency(dependency_id=created.dependency.id, expected_version=3),
         env.ERROR_CODE_CONFLICT,
         "expected_version",
+        watcher=b.watcher,
     )
 
     assert_that(error.dependency, equal_to(created.dependency))
@@ -383,25 +312,25 @@ async def test_given_a_stale_version_when_deleting_then_conflict_with_the_curren
 async def test_given_no_version_when_deleting_then_invalid_argument_and_no_change(
     server: RunningServer, connect: ClientFactory
 ) -> None:
-    b = await board(connect)
+    b = await board(connect, items=4)
     created = await link(b.alice, b.items[0], b.items[1])
     await b.watcher.events_until_quiet()
 
     await assert_refused(
         server,
-        b,
         b.alice,
         "delete_dependency",
         msg.DeleteDependency(dependency_id=created.dependency.id),
         env.ERROR_CODE_INVALID_ARGUMENT,
         "expected_version",
+        watcher=b.watcher,
     )
 
 
 async def test_given_a_deleted_dependency_when_deleting_again_then_not_found(
     server: RunningServer, connect: ClientFactory
 ) -> None:
-    b = await board(connect)
+    b = await board(connect, items=4)
     created = await link(b.alice, b.items[0], b.items[1])
     await b.alice.ok(
         "delete_dependency",
@@ -411,19 +340,19 @@ async def test_given_a_deleted_dependency_when_deleting_again_then_not_found(
 
     await assert_refused(
         server,
-        b,
         b.alice,
         "delete_dependency",
         msg.DeleteDependency(dependency_id=created.dependency.id, expected_version=2),
         env.ERROR_CODE_NOT_FOUND,
         "dependency_id",
+        watcher=b.watcher,
     )
 
 
 async def test_given_edges_around_an_item_when_listing_then_they_are_sorted_by_kind(
     connect: ClientFactory,
 ) -> None:
-    b = await board(connect)
+    b = await board(connect, items=4)
     blocker, item, blocked, related = b.items
     into = await link(b.alice, blocker, item)
     out = await link(b.alice, item, blocked)
@@ -441,7 +370,7 @@ async def test_given_only_done_blockers_when_listing_then_the_item_is_not_blocke
     connect: ClientFactory,
 ) -> None:
     b = await board(connect, items=1)
-    done_blocker = await create_item(b.alice, b.project_id, status="done")
+    done_blocker = (await create_item(b.alice, b.project_id, title="Task", status="done")).id
     await link(b.alice, done_blocker, b.items[0])
 
     listed = await b.alice.ok("list_dependencies", msg.ListDependencies(work_item_id=b.items[0]))

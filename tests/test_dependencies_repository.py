@@ -12,15 +12,12 @@ from hamcrest import assert_that, contains_exactly, equal_to, none
 from scripts.bench_cycle_check import make_items
 from tenants import dependencies
 from tenants.dependencies import BLOCKS, RELATES_TO, DependencyRecord
-from tenants.migrator import load_migrations, migrate
+from tests.tenant_state import memory_tenant
 
 
 @pytest.fixture
 def conn() -> Iterator[sqlite3.Connection]:
-    connection = sqlite3.connect(":memory:", isolation_level=None)
-    connection.row_factory = sqlite3.Row
-    connection.execute("PRAGMA foreign_keys = ON")
-    migrate(connection, load_migrations())
+    connection = memory_tenant()
     yield connection
     connection.close()
 

@@ -7,8 +7,8 @@ from hamcrest import assert_that, equal_to, has_length
 from pm.v1 import envelope_pb2 as env
 from pm.v1 import projects_pb2 as msg
 from tests.conftest import ClientFactory
-from tests.helpers_foundation import count
 from tests.server_fixture import RunningServer
+from tests.tenant_state import count
 
 
 def _create(key: str) -> msg.CreateProject:
@@ -16,9 +16,8 @@ def _create(key: str) -> msg.CreateProject:
 
 
 def _counts(server: RunningServer) -> dict[str, int]:
-    data_dir = server.config.data_dir
     return {
-        table: count(data_dir, table)
+        table: count(server, table)
         for table in ("projects", "swim_lanes", "events", "activity_log", "processed_requests")
     }
 
@@ -53,7 +52,7 @@ async def test_given_a_committed_mutation_when_retried_on_a_new_connection_then_
     retried = await second_session.request("create_project", _create("AB"), "create-ab")
 
     assert_that(retried, equal_to(first))
-    assert_that(count(server.config.data_dir, "projects"), equal_to(1))
+    assert_that(count(server, "projects"), equal_to(1))
 
 
 async def test_given_a_used_request_id_when_another_command_reuses_it_then_invalid_argument(
@@ -80,7 +79,7 @@ async def test_given_a_refused_mutation_when_its_request_id_is_reused_then_it_ru
 
     assert_that(refused.code, equal_to(env.ERROR_CODE_INVALID_ARGUMENT))
     assert_that(accepted.project.key, equal_to("AB"))
-    assert_that(count(server.config.data_dir, "processed_requests"), equal_to(1))
+    assert_that(count(server, "processed_requests"), equal_to(1))
 
 
 async def test_given_a_conflict_when_the_same_command_is_retried_after_the_fix_then_it_applies(
@@ -112,7 +111,7 @@ async def test_given_one_request_id_when_two_users_use_it_then_each_runs_once(
 
     assert_that(by_alice.project.key, equal_to("AB"))
     assert_that(by_bob.project.key, equal_to("CD"))
-    assert_that(count(server.config.data_dir, "projects"), equal_to(2))
+    assert_that(count(server, "projects"), equal_to(2))
 
 
 async def test_given_a_query_when_its_request_id_is_reused_then_it_reads_afresh(

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import sqlite3
 import uuid
 from contextlib import closing
 from typing import Any
@@ -24,9 +23,12 @@ from pm.v1 import entities_pb2 as pb
 from pm.v1 import envelope_pb2 as env
 from pm.v1 import projects_pb2 as msg
 from pm.v1 import work_items_pb2 as wi
+from tests.boards import make_project, watching
 from tests.conftest import ClientFactory
+from tests.refusals import assert_refused
 from tests.server_fixture import RunningServer
-from tests.wire import WsClient, new_request_id
+from tests.tenant_state import ENTITIES, activity_of, read_only, snapshot
+from tests.wire import new_request_id
 
 
 async def test_given_a_tenant_feed_subscriber_when_a_project_is_created_then_it_sees_the_event(
@@ -74,46 +76,6 @@ async def test_given_a_used_key_when_creating_again_then_already_exists_and_noth
     assert_that(listed.projects, has_length(1))
 
 
-# --- helpers -------------------------------------------------------------------------------
-
-_SNAPSHOT_TABLES = ("projects", "swim_lanes", "work_items", "activity_log", "events")
-
-
-def tenant_db(server: RunningServer, tenant: str = "acme") -> sqlite3.Connection:
-    path = f"{server.config.data_dir}/tenants/{tenant}.sqlite3"
-    return sqlite3.connect(f"file:{path}?mode=ro", uri=True)
-
-
-def snapshot(server: RunningServer) -> dict[str, list[tuple[object, ...]]]:
-    """Every row of the tables a project command may touch, to prove nothing changed."""
-    with closing(tenant_db(server)) as conn:
-        return {
-            table: conn.execute(f"SELECT * FROM {table} ORDER BY rowid").fetchall()
-            for table in _SNAPSHOT_TABLES
-        }
-
-
-def activity_rows(server: RunningServer, request_id: str) -> list[tuple[str, str, str, int]]:
-    """(entity_type, entity_id, action, seq) of one request's activity rows."""
-    with closing(tenant_db(server)) as conn:
-        return conn.execute(
-            "SELECT entity_type, entity_id, action, seq FROM activity_log"
-            " WHERE request_id = ? ORDER BY id",
-            (request_id,),
-        ).fetchall()
-
-
-async def make_project(client: WsClient, key: str = "PM", name: str = "Project") -> Any:
-    return await client.ok("create_project", msg.CreateProject(key=key, name=name))
-
-
-async def watching(connect: ClientFactory, project_id: str, tenant: str = "acme") -> WsClient:
-    """A viewer subscribed to the project and to the tenant feed."""
-    watcher = await connect(tenant=tenant, user="wendy", roles=["viewer"])
-    await watcher.subscribe(project_id, tenant_feed=True)
-    return watcher
-
-
 # --- CreateProject -------------------------------------------------------------------------
 
 
@@ -127,12 +89,12 @@ async def test_given_a_new_project_when_created_then_one_activity_row_per_entity
         "create_project", msg.CreateProject(key="PM", name="Project"), request_id
     )
 
-    entities = [(row[0], row[1], row[2]) for row in activity_rows(server, request_id)]
+    entities = [(row[0], row[1], row[2]) for row in activity_of(server, request_id, ENTITIES)]
     expected = [("project", created.project.id, "created")] + [
         ("swim_lane", lane.id, "created") for lane in created.lanes
     ]
     assert_that(entities, contains_exactly(*expected))
-    assert_that({row[3] for row in activity_rows(server, request_id)}, equal_to({1}))
+    assert_that({row[3] for row in activity_of(server, request_id, ENTITIES)}, equal_to({1}))
     assert_that(created.project.version, equal_to(1))
     assert_that([lane.position for lane in created.lanes], contains_exactly(0, 1, 2, 3))
     assert_that(all(lane.is_default for lane in created.lanes), equal_to(True))
@@ -160,14 +122,16 @@ async def test_given_an_invalid_create_when_sent_then_invalid_argument_and_nothi
     alice = await connect()
     watcher = await connect(user="wendy", roles=["viewer"])
     await watcher.subscribe(tenant_feed=True)
-    before = snapshot(server)
 
-    error = await alice.error("create_project", command)
-
-    assert_that(error.code, equal_to(env.ERROR_CODE_INVALID_ARGUMENT))
-    assert_that(error.field, equal_to(field))
-    assert_that(await watcher.events_until_quiet(), empty())
-    assert_that(snapshot(server), equal_to(before))
+    await assert_refused(
+        server,
+        alice,
+        "create_project",
+        command,
+        env.ERROR_CODE_INVALID_ARGUMENT,
+        field,
+        watcher=watcher,
+    )
 
 
 async def test_given_limits_when_creating_at_them_then_the_project_is_accepted(
@@ -269,7 +233,7 @@ async def test_given_an_update_of_two_fields_when_applied_then_one_activity_row_
         request_id,
     )
 
-    with closing(tenant_db(server)) as conn:
+    with closing(read_only(server)) as conn:
         rows = conn.execute(
             "SELECT entity_type, action, field, old_json, new_json FROM activity_log"
             " WHERE request_id = ? ORDER BY id",
@@ -320,16 +284,16 @@ async def test_given_an_invalid_update_when_sent_then_refused_and_nothing_change
     alice = await connect()
     created = await make_project(alice)
     watcher = await watching(connect, created.project.id)
-    before = snapshot(server)
 
-    error = await alice.error(
-        "update_project", msg.UpdateProject(**{"project_id": created.project.id, **fields})
+    await assert_refused(
+        server,
+        alice,
+        "update_project",
+        msg.UpdateProject(**{"project_id": created.project.id, **fields}),
+        code,
+        field,
+        watcher=watcher,
     )
-
-    assert_that(error.code, equal_to(code))
-    assert_that(error.field, equal_to(field))
-    assert_that(await watcher.events_until_quiet(), empty())
-    assert_that(snapshot(server), equal_to(before))
 
 
 async def test_given_a_stale_version_when_updating_then_conflict_carries_the_current_project(
@@ -421,7 +385,7 @@ async def test_given_a_project_with_items_when_deleted_then_everything_goes_with
         [e.WhichOneof("change") for e in await feed.events_until_quiet()],
         contains_exactly("project_deleted"),
     )
-    rows = activity_rows(server, request_id)
+    rows = activity_of(server, request_id, ENTITIES)
     assert_that(
         [(r[0], r[1], r[2]) for r in rows],
         contains_inanyorder(
@@ -437,7 +401,7 @@ async def test_given_a_project_with_items_when_deleted_then_everything_goes_with
     for item in items:
         gone = await admin.error("get_work_item", wi.GetWorkItem(work_item_id=item.id))
         assert_that(gone.code, equal_to(env.ERROR_CODE_NOT_FOUND))
-    with closing(tenant_db(server)) as conn:
+    with closing(read_only(server)) as conn:
         live = conn.execute(
             "SELECT (SELECT COUNT(*) FROM work_items WHERE deleted_at IS NULL)"
             " + (SELECT COUNT(*) FROM swim_lanes WHERE deleted_at IS NULL)"
@@ -678,6 +642,6 @@ async def test_given_a_dependency_across_projects_when_one_is_deleted_then_the_o
     events = await neighbour.events_until_quiet()
     assert_that([e.WhichOneof("change") for e in events], contains_exactly("project_deleted"))
     assert_that(list(events[0].project_ids), contains_exactly(doomed.project.id, kept.project.id))
-    deleted = {(r[0], r[1]) for r in activity_rows(server, request_id)}
+    deleted = {(r[0], r[1]) for r in activity_of(server, request_id, ENTITIES)}
     assert_that(("dependency", link.dependency.id) in deleted, equal_to(True))
     assert_that(("work_item", item_ids[1]) in deleted, equal_to(False))

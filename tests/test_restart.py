@@ -8,8 +8,8 @@ from hamcrest import assert_that, contains_exactly, equal_to
 
 from pm.v1 import projects_pb2 as proj
 from pm.v1 import work_items_pb2 as msg
+from tests.boards import EPIC, STORY, create_item, create_project
 from tests.server_fixture import make_config, run_server
-from tests.test_work_items_e2e import EPIC, STORY, create_item, create_project
 from tests.wire import open_client
 
 

@@ -7,9 +7,10 @@ from hamcrest import assert_that, contains_exactly, empty, equal_to
 
 from pm.v1 import envelope_pb2 as env
 from pm.v1 import work_items_pb2 as msg
+from tests.boards import EPIC, STORY, TASK, create_item, create_project
 from tests.conftest import ClientFactory
 from tests.server_fixture import RunningServer
-from tests.test_work_items_e2e import EPIC, STORY, TASK, create_item, create_project, snapshot
+from tests.tenant_state import snapshot
 
 
 async def test_given_subscribers_when_a_project_changes_then_only_its_subscribers_see_it(

@@ -14,8 +14,9 @@ from pm.v1 import comments_pb2, time_entries_pb2, work_items_pb2
 from pm.v1 import entities_pb2 as pb
 from pm.v1 import sprints_pb2 as msg
 from server.commands import REGISTRY
+from tests.boards import create_project
 from tests.conftest import ClientFactory
-from tests.test_sprints_e2e import DAY, START, make_project
+from tests.test_sprints_e2e import DAY, START
 from tests.wire import WsClient
 
 # Commands of other modules this scenario drives; it runs once they are all registered.
@@ -72,7 +73,7 @@ async def test_given_a_planned_sprint_when_worked_through_then_stats_and_events_
     alice = await connect(user="alice")
     bob = await connect(user="bob")
     watcher = await connect(user="carol", roles=["viewer"])
-    project_id = await make_project(alice)
+    project_id = await create_project(alice)
     await watcher.subscribe(project_id)
     s = Script()
 

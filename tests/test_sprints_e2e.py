@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-import sqlite3
 from collections.abc import Callable
-from contextlib import closing
 from dataclasses import dataclass
 from typing import Any, cast
 
@@ -21,53 +19,27 @@ from hamcrest import (
 
 from pm.v1 import entities_pb2 as pb
 from pm.v1 import envelope_pb2 as env
-from pm.v1 import projects_pb2, work_items_pb2
 from pm.v1 import sprints_pb2 as msg
+from pm.v1 import work_items_pb2
+from tests.boards import UNKNOWN_ID, create_item, create_project
 from tests.conftest import ClientFactory
+from tests.refusals import assert_refused
 from tests.server_fixture import RunningServer
+from tests.tenant_state import activity_of, rows
 from tests.wire import WsClient
 
 DAY = 86_400_000
 START = 1_767_225_600_000  # 2026-01-01 UTC
-MISSING = "00000000-0000-4000-8000-000000000000"
 UNKNOWN_STATE = cast(pb.SprintState, 99)
 
 
-def tenant_db(server: RunningServer, tenant: str = "acme") -> sqlite3.Connection:
-    return sqlite3.connect(
-        f"file:{server.config.data_dir}/tenants/{tenant}.sqlite3?mode=ro", uri=True
-    )
-
-
-def snapshot(server: RunningServer) -> dict[str, Any]:
-    """Every entity row and the size of the activity and event logs."""
-    with closing(tenant_db(server)) as db:
-        state: dict[str, Any] = {
-            table: db.execute(f"SELECT * FROM {table} ORDER BY id").fetchall()
-            for table in ("projects", "sprints", "work_items", "comments")
-        }
-        state["activity"] = db.execute("SELECT COUNT(*) FROM activity_log").fetchone()[0]
-        state["events"] = db.execute("SELECT COUNT(*) FROM events").fetchone()[0]
-        return state
-
-
-def activity_of(server: RunningServer, request_id: str) -> list[tuple[Any, ...]]:
-    with closing(tenant_db(server)) as db:
-        return db.execute(
-            "SELECT entity_type, entity_id, action, field, old_json, new_json"
-            " FROM activity_log WHERE request_id = ? ORDER BY id",
-            (request_id,),
-        ).fetchall()
-
-
 def active_sprints(server: RunningServer, project_id: str) -> list[str]:
-    with closing(tenant_db(server)) as db:
-        found = db.execute(
-            "SELECT id FROM sprints WHERE project_id = ? AND state = 'active'"
-            " AND deleted_at IS NULL",
-            (project_id,),
-        ).fetchall()
-        return [row[0] for row in found]
+    found = rows(
+        server,
+        "SELECT id FROM sprints WHERE project_id = ? AND state = 'active' AND deleted_at IS NULL",
+        project_id,
+    )
+    return [row[0] for row in found]
 
 
 @dataclass
@@ -76,11 +48,6 @@ class Board:
 
     alice: WsClient
     project_id: str
-
-
-async def make_project(client: WsClient, key: str = "PM") -> str:
-    created = await client.ok("create_project", projects_pb2.CreateProject(key=key, name=key))
-    return str(created.project.id)
 
 
 async def make_sprint(
@@ -104,13 +71,10 @@ async def make_item(
     points: int | None = None,
     sprint_id: str = "",
 ) -> pb.WorkItem:
-    command = work_items_pb2.CreateWorkItem(
-        project_id=project_id, type=kind, title="item", status=status, sprint_id=sprint_id
+    extra = {} if points is None else {"story_points": points}
+    return await create_item(
+        client, project_id, kind, "item", status=status, sprint_id=sprint_id, **extra
     )
-    if points is not None:
-        command.story_points = points
-    created = await client.ok("create_work_item", command)
-    return created.work_item  # type: ignore[no-any-return]
 
 
 async def in_state(client: WsClient, project_id: str, state: str) -> pb.Sprint:
@@ -136,24 +100,9 @@ async def in_state(client: WsClient, project_id: str, state: str) -> pb.Sprint:
 
 async def board(connect: ClientFactory) -> Board:
     alice = await connect(user="alice")
-    project_id = await make_project(alice)
+    project_id = await create_project(alice)
     await alice.subscribe(project_id)
     return Board(alice, project_id)
-
-
-async def refused(
-    server: RunningServer, client: WsClient, name: str, command: Any, code: int, field: str
-) -> env.Error:
-    """The command fails with code and field, and leaves rows, logs and events untouched."""
-    await client.events_until_quiet()
-    before = snapshot(server)
-    error = await client.error(name, command)
-    assert_that(
-        (env.ErrorCode.Name(error.code), error.field), equal_to((env.ErrorCode.Name(code), field))
-    )
-    assert_that(snapshot(server), equal_to(before))
-    assert_that(await client.events_until_quiet(), empty())
-    return error
 
 
 # CreateSprint
@@ -198,7 +147,7 @@ async def test_given_another_project_subscriber_when_a_sprint_changes_then_it_se
 ) -> None:
     b = await board(connect)
     bob = await connect(user="bob")
-    other = await make_project(bob, "OTHER")
+    other = await create_project(bob, "OTHER")
     await bob.subscribe(other)
 
     sprint = await make_sprint(b.alice, b.project_id)
@@ -236,7 +185,7 @@ CREATE_BREAKS: list[tuple[str, Callable[[msg.CreateSprint], None], int, str]] = 
     ),
     (
         "unknown project",
-        lambda c: setattr(c, "project_id", MISSING),
+        lambda c: setattr(c, "project_id", UNKNOWN_ID),
         env.ERROR_CODE_NOT_FOUND,
         "project_id",
     ),
@@ -267,7 +216,7 @@ async def test_given_a_broken_create_sprint_when_sent_then_refused_and_nothing_c
     )
     breaks(command)
 
-    await refused(server, b.alice, "create_sprint", command, code, field)
+    await assert_refused(server, b.alice, "create_sprint", command, code, field)
 
 
 async def test_given_a_used_sprint_id_when_creating_again_then_already_exists(
@@ -279,7 +228,9 @@ async def test_given_a_used_sprint_id_when_creating_again_then_already_exists(
         id=sprint.id, project_id=b.project_id, name="S", start_date_ms=START, end_date_ms=START + 1
     )
 
-    await refused(server, b.alice, "create_sprint", command, env.ERROR_CODE_ALREADY_EXISTS, "id")
+    await assert_refused(
+        server, b.alice, "create_sprint", command, env.ERROR_CODE_ALREADY_EXISTS, "id"
+    )
 
 
 async def test_given_a_viewer_when_creating_a_sprint_then_permission_denied(
@@ -291,7 +242,9 @@ async def test_given_a_viewer_when_creating_a_sprint_then_permission_denied(
         project_id=b.project_id, name="S", start_date_ms=START, end_date_ms=START + 1
     )
 
-    await refused(server, viewer, "create_sprint", command, env.ERROR_CODE_PERMISSION_DENIED, "")
+    await assert_refused(
+        server, viewer, "create_sprint", command, env.ERROR_CODE_PERMISSION_DENIED, ""
+    )
     assert_that(await b.alice.events_until_quiet(), empty())
 
 
@@ -354,7 +307,9 @@ async def test_given_a_sprint_when_an_update_breaks_a_field_rule_then_invalid_ar
     sprint = await make_sprint(b.alice, b.project_id)
     command = msg.UpdateSprint(sprint_id=sprint.id, expected_version=1, **change)
 
-    await refused(server, b.alice, "update_sprint", command, env.ERROR_CODE_INVALID_ARGUMENT, field)
+    await assert_refused(
+        server, b.alice, "update_sprint", command, env.ERROR_CODE_INVALID_ARGUMENT, field
+    )
 
 
 @pytest.mark.parametrize("state", ["completed", "cancelled"])
@@ -365,7 +320,7 @@ async def test_given_an_ended_sprint_when_updating_then_failed_precondition(
     sprint = await in_state(b.alice, b.project_id, state)
     command = msg.UpdateSprint(sprint_id=sprint.id, expected_version=sprint.version, name="N")
 
-    await refused(
+    await assert_refused(
         server, b.alice, "update_sprint", command, env.ERROR_CODE_FAILED_PRECONDITION, "sprint_id"
     )
 
@@ -377,7 +332,7 @@ async def test_given_a_stale_version_when_updating_then_conflict_carries_the_cur
     sprint = await make_sprint(b.alice, b.project_id)
     command = msg.UpdateSprint(sprint_id=sprint.id, expected_version=7, name="N")
 
-    error = await refused(
+    error = await assert_refused(
         server, b.alice, "update_sprint", command, env.ERROR_CODE_CONFLICT, "expected_version"
     )
 
@@ -391,7 +346,7 @@ async def test_given_no_expected_version_when_updating_then_invalid_argument(
     sprint = await make_sprint(b.alice, b.project_id)
     command = msg.UpdateSprint(sprint_id=sprint.id, name="N")
 
-    await refused(
+    await assert_refused(
         server,
         b.alice,
         "update_sprint",
@@ -433,7 +388,7 @@ async def test_given_a_sprint_not_planned_when_starting_then_failed_precondition
     sprint = await in_state(b.alice, b.project_id, state)
     command = msg.StartSprint(sprint_id=sprint.id, expected_version=sprint.version)
 
-    await refused(
+    await assert_refused(
         server, b.alice, "start_sprint", command, env.ERROR_CODE_FAILED_PRECONDITION, "sprint_id"
     )
 
@@ -446,7 +401,7 @@ async def test_given_an_active_sprint_when_starting_another_then_failed_precondi
     second = await make_sprint(b.alice, b.project_id, name="Second")
     command = msg.StartSprint(sprint_id=second.id, expected_version=1)
 
-    await refused(
+    await assert_refused(
         server, b.alice, "start_sprint", command, env.ERROR_CODE_FAILED_PRECONDITION, "sprint_id"
     )
 
@@ -455,7 +410,7 @@ async def test_given_active_sprints_in_two_projects_when_started_then_both_are_a
     server: RunningServer, connect: ClientFactory
 ) -> None:
     b = await board(connect)
-    other = await make_project(b.alice, "OTHER")
+    other = await create_project(b.alice, "OTHER")
     await in_state(b.alice, b.project_id, "active")
 
     started = await in_state(b.alice, other, "active")
@@ -585,7 +540,7 @@ async def test_given_a_planned_sprint_when_completing_then_failed_precondition(
     await make_item(b.alice, b.project_id, sprint_id=sprint.id)
     command = msg.CompleteSprint(sprint_id=sprint.id, expected_version=1)
 
-    await refused(
+    await assert_refused(
         server,
         b.alice,
         "complete_sprint",
@@ -610,12 +565,12 @@ async def test_given_a_wrong_carry_over_sprint_when_completing_then_refused_and_
     server: RunningServer, connect: ClientFactory, target: str, code: int
 ) -> None:
     b = await board(connect)
-    other = await make_project(b.alice, "OTHER")
+    other = await create_project(b.alice, "OTHER")
     ended = {"cancelled", "completed"}
     target_id = (
         (await in_state(b.alice, b.project_id, target)).id
         if target in ended
-        else {"unknown": MISSING, "not-a-uuid": "next"}.get(target, "")
+        else {"unknown": UNKNOWN_ID, "not-a-uuid": "next"}.get(target, "")
     )
     sprint = await in_state(b.alice, b.project_id, "active")
     await make_item(b.alice, b.project_id, sprint_id=sprint.id)
@@ -627,7 +582,7 @@ async def test_given_a_wrong_carry_over_sprint_when_completing_then_refused_and_
         sprint_id=sprint.id, expected_version=2, carry_over_sprint_id=target_id
     )
 
-    await refused(server, b.alice, "complete_sprint", command, code, "carry_over_sprint_id")
+    await assert_refused(server, b.alice, "complete_sprint", command, code, "carry_over_sprint_id")
 
 
 async def test_given_a_stale_version_when_completing_then_conflict(
@@ -637,7 +592,7 @@ async def test_given_a_stale_version_when_completing_then_conflict(
     sprint = await in_state(b.alice, b.project_id, "active")
     command = msg.CompleteSprint(sprint_id=sprint.id, expected_version=1)
 
-    error = await refused(
+    error = await assert_refused(
         server, b.alice, "complete_sprint", command, env.ERROR_CODE_CONFLICT, "expected_version"
     )
     assert_that(error.sprint, equal_to(sprint))
@@ -677,7 +632,7 @@ async def test_given_an_ended_sprint_when_cancelling_then_failed_precondition(
     sprint = await in_state(b.alice, b.project_id, state)
     command = msg.CancelSprint(sprint_id=sprint.id, expected_version=sprint.version)
 
-    await refused(
+    await assert_refused(
         server, b.alice, "cancel_sprint", command, env.ERROR_CODE_FAILED_PRECONDITION, "sprint_id"
     )
 
@@ -736,7 +691,7 @@ async def test_given_a_deleted_sprint_when_commanded_then_not_found(
     await b.alice.ok("delete_sprint", msg.DeleteSprint(sprint_id=sprint.id, expected_version=1))
     command.sprint_id = sprint.id
 
-    await refused(server, b.alice, name, command, env.ERROR_CODE_NOT_FOUND, "sprint_id")
+    await assert_refused(server, b.alice, name, command, env.ERROR_CODE_NOT_FOUND, "sprint_id")
 
 
 # ListSprints and GetSprintStats
@@ -782,7 +737,7 @@ async def test_given_sprints_in_several_states_when_listing_one_state_then_only_
 @pytest.mark.parametrize(
     ("command", "code", "field"),
     [
-        (msg.ListSprints(project_id=MISSING), env.ERROR_CODE_NOT_FOUND, "project_id"),
+        (msg.ListSprints(project_id=UNKNOWN_ID), env.ERROR_CODE_NOT_FOUND, "project_id"),
         (
             msg.ListSprints(state=UNKNOWN_STATE),
             env.ERROR_CODE_INVALID_ARGUMENT,
@@ -898,13 +853,13 @@ async def test_given_a_sprint_of_another_project_when_assigning_then_nothing_is_
     server: RunningServer, connect: ClientFactory
 ) -> None:
     b = await board(connect)
-    other = await make_project(b.alice, "OTHER")
+    other = await create_project(b.alice, "OTHER")
     sprint = await make_sprint(b.alice, b.project_id)
     mine = await make_item(b.alice, b.project_id)
     foreign = await make_item(b.alice, other)
     command = msg.AssignToSprint(sprint_id=sprint.id, work_item_ids=[mine.id, foreign.id])
 
-    await refused(
+    await assert_refused(
         server,
         b.alice,
         "assign_to_sprint",
@@ -923,7 +878,7 @@ async def test_given_an_epic_among_items_when_assigning_then_nothing_is_assigned
     epic = await make_item(b.alice, b.project_id, kind=pb.WORK_ITEM_TYPE_EPIC)
     command = msg.AssignToSprint(sprint_id=sprint.id, work_item_ids=[task.id, epic.id])
 
-    await refused(
+    await assert_refused(
         server,
         b.alice,
         "assign_to_sprint",
@@ -942,7 +897,7 @@ async def test_given_an_ended_sprint_when_assigning_then_failed_precondition(
     task = await make_item(b.alice, b.project_id)
     command = msg.AssignToSprint(sprint_id=sprint.id, work_item_ids=[task.id])
 
-    await refused(
+    await assert_refused(
         server,
         b.alice,
         "assign_to_sprint",
@@ -969,11 +924,11 @@ async def test_given_a_broken_assignment_when_sent_then_refused_and_nothing_chan
     task = await make_item(b.alice, b.project_id)
     items = {
         "no-items": [],
-        "unknown-item": [task.id, MISSING],
+        "unknown-item": [task.id, UNKNOWN_ID],
         "bad-item-id": [task.id, "PM-1"],
         "unknown-sprint": [task.id],
     }[case]
-    sprint_id = MISSING if case == "unknown-sprint" else sprint.id
+    sprint_id = UNKNOWN_ID if case == "unknown-sprint" else sprint.id
     command = msg.AssignToSprint(sprint_id=sprint_id, work_item_ids=items)
 
-    await refused(server, b.alice, "assign_to_sprint", command, code, field)
+    await assert_refused(server, b.alice, "assign_to_sprint", command, code, field)

@@ -16,9 +16,11 @@ from pm.v1 import projects_pb2 as msg
 from pm.v1 import work_items_pb2 as wi
 from scripts.harness.__main__ import build_parser
 from scripts.harness.__main__ import run as run_harness
+from tests.boards import make_project, watching
 from tests.conftest import ClientFactory
+from tests.refusals import assert_refused
 from tests.server_fixture import RunningServer
-from tests.test_projects_e2e import activity_rows, make_project, snapshot, tenant_db, watching
+from tests.tenant_state import ENTITIES, activity_of, read_only, snapshot
 from tests.wire import WsClient, new_request_id
 
 
@@ -72,7 +74,7 @@ async def test_given_a_subscriber_when_a_lane_is_added_then_it_sees_it_at_the_en
     assert_that(result.lane.version, equal_to(1))
     assert_that(positions(result.lanes), contains_exactly(0, 1, 2, 3, 4))
     assert_that(
-        [(r[0], r[1], r[2]) for r in activity_rows(server, request_id)],
+        [(r[0], r[1], r[2]) for r in activity_of(server, request_id, ENTITIES)],
         contains_exactly(("swim_lane", result.lane.id, "created")),
     )
 
@@ -137,14 +139,8 @@ async def test_given_an_invalid_lane_when_creating_then_refused_and_nothing_chan
     command = msg.CreateSwimLane(
         **{"project_id": created.project.id, "name": "QA", "status_value": "qa", **fields}
     )
-    before = snapshot(server)
 
-    error = await admin.error("create_swim_lane", command)
-
-    assert_that(error.code, equal_to(code))
-    assert_that(error.field, equal_to(field))
-    assert_that(await watcher.events_until_quiet(), empty())
-    assert_that(snapshot(server), equal_to(before))
+    await assert_refused(server, admin, "create_swim_lane", command, code, field, watcher=watcher)
 
 
 async def test_given_limits_when_creating_lanes_at_them_then_they_are_accepted(
@@ -224,7 +220,7 @@ async def test_given_a_subscriber_when_a_lane_is_renamed_then_it_sees_the_lane_a
         contains_exactly(("name", '"In Progress"', '"Doing"')),
     )
     assert_that(
-        [(r[0], r[1], r[2]) for r in activity_rows(server, request_id)],
+        [(r[0], r[1], r[2]) for r in activity_of(server, request_id, ENTITIES)],
         contains_exactly(("swim_lane", lane.id, "updated")),
     )
 
@@ -252,14 +248,8 @@ async def test_given_an_invalid_rename_when_sent_then_refused_and_nothing_change
     command = msg.UpdateSwimLane(
         **{"lane_id": created.lanes[0].id, "expected_version": 1, **fields}
     )
-    before = snapshot(server)
 
-    error = await admin.error("update_swim_lane", command)
-
-    assert_that(error.code, equal_to(code))
-    assert_that(error.field, equal_to(field))
-    assert_that(await watcher.events_until_quiet(), empty())
-    assert_that(snapshot(server), equal_to(before))
+    await assert_refused(server, admin, "update_swim_lane", command, code, field, watcher=watcher)
 
 
 async def test_given_a_stale_lane_version_when_renaming_then_conflict_carries_the_lane(
@@ -313,7 +303,7 @@ async def test_given_a_subscriber_when_lanes_are_reordered_then_positions_and_pr
     got = await admin.ok("get_project", msg.GetProject(project_id=project_id))
     assert_that(got.project, equal_to(result.project))
     assert_that(list(got.lanes), equal_to(list(result.lanes)))
-    rows = activity_rows(server, request_id)
+    rows = activity_of(server, request_id, ENTITIES)
     assert_that(
         [(r[0], r[1], r[2]) for r in rows], contains_exactly(("project", project_id, "updated"))
     )
@@ -333,7 +323,7 @@ async def test_given_a_reorder_when_logged_then_the_row_holds_the_old_and_new_or
         request_id,
     )
 
-    with closing(tenant_db(server)) as conn:
+    with closing(read_only(server)) as conn:
         field, old_json, new_json = conn.execute(
             "SELECT field, old_json, new_json FROM activity_log WHERE request_id = ?",
             (request_id,),
@@ -367,17 +357,16 @@ async def test_given_a_wrong_lane_list_when_reordering_then_invalid_argument_and
     other = await make_project(admin, key="OTHER")
     watcher = await watching(connect, created.project.id)
     lane_ids = _bad_orders(list(created.lanes), other.lanes[0].id)[case]
-    before = snapshot(server)
 
-    error = await admin.error(
+    await assert_refused(
+        server,
+        admin,
         "reorder_swim_lanes",
         msg.ReorderSwimLanes(project_id=created.project.id, lane_ids=lane_ids, expected_version=1),
+        env.ERROR_CODE_INVALID_ARGUMENT,
+        "lane_ids",
+        watcher=watcher,
     )
-
-    assert_that(error.code, equal_to(env.ERROR_CODE_INVALID_ARGUMENT))
-    assert_that(error.field, equal_to("lane_ids"))
-    assert_that(await watcher.events_until_quiet(), empty())
-    assert_that(snapshot(server), equal_to(before))
 
 
 async def test_given_a_stale_project_version_when_reordering_then_conflict_carries_the_project(
@@ -456,7 +445,7 @@ async def test_given_an_empty_lane_when_deleted_then_the_rest_close_up_and_b_see
     )
     assert_that(positions(result.lanes), contains_exactly(0, 1, 2, 3))
     assert_that(
-        [(r[0], r[1], r[2]) for r in activity_rows(server, request_id)],
+        [(r[0], r[1], r[2]) for r in activity_of(server, request_id, ENTITIES)],
         contains_exactly(("swim_lane", added.lane.id, "deleted")),
     )
     gone = await admin.error(
@@ -498,16 +487,16 @@ async def test_given_a_lane_holding_an_item_when_deleting_it_then_failed_precond
         ),
     )
     watcher = await watching(connect, created.project.id)
-    before = snapshot(server)
 
-    error = await admin.error(
-        "delete_swim_lane", msg.DeleteSwimLane(lane_id=added.lane.id, expected_version=1)
+    await assert_refused(
+        server,
+        admin,
+        "delete_swim_lane",
+        msg.DeleteSwimLane(lane_id=added.lane.id, expected_version=1),
+        env.ERROR_CODE_FAILED_PRECONDITION,
+        "lane_id",
+        watcher=watcher,
     )
-
-    assert_that(error.code, equal_to(env.ERROR_CODE_FAILED_PRECONDITION))
-    assert_that(error.field, equal_to("lane_id"))
-    assert_that(await watcher.events_until_quiet(), empty())
-    assert_that(snapshot(server), equal_to(before))
 
 
 async def test_given_a_stale_lane_version_when_deleting_then_conflict_carries_the_lane(

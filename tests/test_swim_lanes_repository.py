@@ -10,17 +10,14 @@ import pytest
 from hamcrest import assert_that, contains_exactly, equal_to, none
 
 from tenants import projects, rows, swim_lanes
-from tenants.migrator import load_migrations, migrate
 from tenants.projects import ProjectRecord
 from tenants.swim_lanes import SwimLaneRecord
+from tests.tenant_state import memory_tenant
 
 
 @pytest.fixture
 def conn() -> Iterator[sqlite3.Connection]:
-    connection = sqlite3.connect(":memory:", isolation_level=None)
-    connection.row_factory = sqlite3.Row
-    connection.execute("PRAGMA foreign_keys = ON")
-    migrate(connection, load_migrations())
+    connection = memory_tenant()
     yield connection
     connection.close()
 

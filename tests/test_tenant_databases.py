@@ -25,17 +25,14 @@ from tenants.errors import InvalidArgument
 from tenants.manager import TenantDatabases
 from tenants.migrator import load_migrations
 from tests.helpers_foundation import tenant_files
+from tests.tenant_state import rows
 
 MIGRATIONS = load_migrations()
 
 
 def _applied_versions(data_dir: Path, tenant: str) -> list[int]:
-    conn = sqlite3.connect(f"file:{data_dir}/tenants/{tenant}.sqlite3?mode=ro", uri=True)
-    try:
-        rows = conn.execute("SELECT version FROM schema_migrations ORDER BY version").fetchall()
-        return [int(r[0]) for r in rows]
-    finally:
-        conn.close()
+    found = rows(data_dir, "SELECT version FROM schema_migrations ORDER BY version", tenant=tenant)
+    return [int(r[0]) for r in found]
 
 
 def _insert_project(key: str) -> Callable[[sqlite3.Connection], Any]:

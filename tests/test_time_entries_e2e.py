@@ -3,10 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-import sqlite3
 import time
-from contextlib import closing
-from dataclasses import dataclass
 
 import pytest
 from hamcrest import (
@@ -20,94 +17,31 @@ from hamcrest import (
 )
 
 from pm.v1 import envelope_pb2 as env
-from pm.v1 import projects_pb2 as projects_msg
 from pm.v1 import time_entries_pb2 as msg
-from pm.v1 import work_items_pb2 as items_msg
-from pm.v1.entities_pb2 import WORK_ITEM_TYPE_TASK
 from server.paging import encode_token
+from tests.boards import UNKNOWN_ID, board, create_item, create_project
 from tests.conftest import ClientFactory
+from tests.refusals import assert_refused
 from tests.server_fixture import RunningServer
+from tests.tenant_state import rows, snapshot
 from tests.wire import WsClient
 
 MINUTE = 60_000
 HOUR = 60 * MINUTE
-UNKNOWN_ID = "00000000-0000-4000-8000-000000000000"
 
 
 def now_ms() -> int:
     return int(time.time() * 1000)
 
 
-@dataclass
-class Board:
-    alice: WsClient
-    watcher: WsClient
-    project_id: str
-    item_id: str
-
-
-async def create_project(client: WsClient, key: str) -> str:
-    created = await client.ok("create_project", projects_msg.CreateProject(key=key, name=key))
-    return str(created.project.id)
-
-
-async def create_item(client: WsClient, project_id: str, title: str = "Task") -> str:
-    created = await client.ok(
-        "create_work_item",
-        items_msg.CreateWorkItem(project_id=project_id, type=WORK_ITEM_TYPE_TASK, title=title),
-    )
-    return str(created.work_item.id)
-
-
-async def board(connect: ClientFactory) -> Board:
-    """alice with a project and an item; a watcher subscribed to the project."""
-    alice = await connect(user="alice")
-    project_id = await create_project(alice, "PM")
-    item_id = await create_item(alice, project_id)
-    watcher = await connect(user="watcher", roles=["viewer"])
-    await watcher.subscribe(project_id)
-    return Board(alice, watcher, project_id, item_id)
-
-
-def db_state(server: RunningServer) -> tuple[int, ...]:
-    """Rows and versions of time entries, activity rows, events: any change shows."""
-    path = f"file:{server.config.data_dir}/tenants/acme.sqlite3?mode=ro"
-    with closing(sqlite3.connect(path, uri=True)) as conn:
-        entries = conn.execute(
-            "SELECT COUNT(*), COALESCE(SUM(version), 0) FROM time_entries"
-        ).fetchone()
-        activity = conn.execute("SELECT COUNT(*) FROM activity_log").fetchone()[0]
-        events = conn.execute("SELECT COUNT(*) FROM events").fetchone()[0]
-    return (entries[0], entries[1], activity, events)
-
-
 def running_count(server: RunningServer, user: str) -> int:
-    path = f"file:{server.config.data_dir}/tenants/acme.sqlite3?mode=ro"
-    with closing(sqlite3.connect(path, uri=True)) as conn:
-        row = conn.execute(
-            "SELECT COUNT(*) FROM time_entries WHERE user_id = ? AND ended_at IS NULL"
-            " AND deleted_at IS NULL",
-            (user,),
-        ).fetchone()
-    return int(row[0])
-
-
-async def assert_refused(
-    server: RunningServer,
-    b: Board,
-    client: WsClient,
-    name: str,
-    command: object,
-    code: int,
-    field: str,
-) -> env.Error:
-    """The command fails with code and field, and nothing is written or published."""
-    before = db_state(server)
-    error = await client.error(name, command)  # type: ignore[arg-type]
-    assert_that((error.code, error.field), equal_to((code, field)))
-    assert_that(db_state(server), equal_to(before))
-    assert_that(await b.watcher.events_until_quiet(), empty())
-    return error
+    found = rows(
+        server,
+        "SELECT COUNT(*) FROM time_entries WHERE user_id = ? AND ended_at IS NULL"
+        " AND deleted_at IS NULL",
+        user,
+    )
+    return int(found[0][0])
 
 
 async def manual_entry(
@@ -149,7 +83,7 @@ async def test_given_a_running_timer_in_another_project_when_starting_then_one_e
 ) -> None:
     b = await board(connect)
     other_project = await create_project(b.alice, "WEB")
-    other_item = await create_item(b.alice, other_project)
+    other_item = (await create_item(b.alice, other_project, title="Task")).id
     first = await b.alice.ok("start_timer", msg.StartTimer(work_item_id=b.item_id))
     await b.watcher.events_until_quiet()
 
@@ -209,12 +143,12 @@ async def test_given_no_running_timer_when_stopping_then_failed_precondition_and
 
     await assert_refused(
         server,
-        b,
         b.alice,
         "stop_timer",
         msg.StopTimer(),
         env.ERROR_CODE_FAILED_PRECONDITION,
         "time_entry_id",
+        watcher=b.watcher,
     )
 
 
@@ -227,12 +161,12 @@ async def test_given_a_finished_entry_when_stopping_it_then_failed_precondition_
 
     await assert_refused(
         server,
-        b,
         b.alice,
         "stop_timer",
         msg.StopTimer(time_entry_id=entry.time_entry.id),
         env.ERROR_CODE_FAILED_PRECONDITION,
         "time_entry_id",
+        watcher=b.watcher,
     )
 
 
@@ -246,12 +180,12 @@ async def test_given_bobs_running_timer_when_alice_stops_it_then_permission_deni
 
     await assert_refused(
         server,
-        b,
         b.alice,
         "stop_timer",
         msg.StopTimer(time_entry_id=started.started.id),
         env.ERROR_CODE_PERMISSION_DENIED,
         "time_entry_id",
+        watcher=b.watcher,
     )
 
 
@@ -262,12 +196,12 @@ async def test_given_an_unknown_item_when_starting_a_timer_then_not_found_and_no
 
     await assert_refused(
         server,
-        b,
         b.alice,
         "start_timer",
         msg.StartTimer(work_item_id=UNKNOWN_ID),
         env.ERROR_CODE_NOT_FOUND,
         "work_item_id",
+        watcher=b.watcher,
     )
 
 
@@ -280,12 +214,12 @@ async def test_given_a_running_timer_when_starting_on_an_unknown_item_then_it_ke
 
     await assert_refused(
         server,
-        b,
         b.alice,
         "start_timer",
         msg.StartTimer(work_item_id=UNKNOWN_ID),
         env.ERROR_CODE_NOT_FOUND,
         "work_item_id",
+        watcher=b.watcher,
     )
     running = await b.alice.ok("get_running_timer", msg.GetRunningTimer())
     assert_that(running.time_entry, equal_to(started.started))
@@ -300,12 +234,12 @@ async def test_given_a_used_id_when_starting_a_timer_with_it_then_already_exists
 
     await assert_refused(
         server,
-        b,
         b.alice,
         "start_timer",
         msg.StartTimer(id=entry.time_entry.id, work_item_id=b.item_id),
         env.ERROR_CODE_ALREADY_EXISTS,
         "id",
+        watcher=b.watcher,
     )
 
 
@@ -316,12 +250,12 @@ async def test_given_a_viewer_when_starting_a_timer_then_permission_denied(
 
     await assert_refused(
         server,
-        b,
         b.watcher,
         "start_timer",
         msg.StartTimer(work_item_id=b.item_id),
         env.ERROR_CODE_PERMISSION_DENIED,
         "",
+        watcher=b.watcher,
     )
 
 
@@ -350,14 +284,14 @@ async def test_given_a_retried_start_when_sent_again_then_the_first_answer_retur
         "start_timer", msg.StartTimer(work_item_id=b.item_id), request_id="start-1"
     )
     await b.watcher.events_until_quiet()
-    before = db_state(server)
+    before = snapshot(server)
 
     again = await b.alice.ok(
         "start_timer", msg.StartTimer(work_item_id=b.item_id), request_id="start-1"
     )
 
     assert_that(again, equal_to(first))
-    assert_that(db_state(server), equal_to(before))
+    assert_that(snapshot(server), equal_to(before))
     assert_that(await b.watcher.events_until_quiet(), empty())
 
 
@@ -401,7 +335,6 @@ async def test_given_a_bad_span_when_creating_an_entry_then_invalid_argument_and
 
     await assert_refused(
         server,
-        b,
         b.alice,
         "create_time_entry",
         msg.CreateTimeEntry(
@@ -409,6 +342,7 @@ async def test_given_a_bad_span_when_creating_an_entry_then_invalid_argument_and
         ),
         env.ERROR_CODE_INVALID_ARGUMENT,
         field,
+        watcher=b.watcher,
     )
 
 
@@ -430,12 +364,12 @@ async def test_given_missing_times_when_creating_an_entry_then_invalid_argument(
 
     await assert_refused(
         server,
-        b,
         b.alice,
         "create_time_entry",
         msg.CreateTimeEntry(work_item_id=b.item_id, ended_at_ms=now_ms() - MINUTE),
         env.ERROR_CODE_INVALID_ARGUMENT,
         "started_at_ms",
+        watcher=b.watcher,
     )
 
 
@@ -447,7 +381,6 @@ async def test_given_an_oversized_note_when_creating_an_entry_then_invalid_argum
 
     await assert_refused(
         server,
-        b,
         b.alice,
         "create_time_entry",
         msg.CreateTimeEntry(
@@ -458,6 +391,7 @@ async def test_given_an_oversized_note_when_creating_an_entry_then_invalid_argum
         ),
         env.ERROR_CODE_INVALID_ARGUMENT,
         "note",
+        watcher=b.watcher,
     )
 
 
@@ -502,12 +436,12 @@ async def test_given_bobs_entry_when_alice_updates_it_then_permission_denied_and
 
     await assert_refused(
         server,
-        b,
         b.alice,
         "update_time_entry",
         msg.UpdateTimeEntry(time_entry_id=entry.time_entry.id, expected_version=1, note="mine"),
         env.ERROR_CODE_PERMISSION_DENIED,
         "time_entry_id",
+        watcher=b.watcher,
     )
 
 
@@ -520,12 +454,12 @@ async def test_given_a_stale_version_when_updating_then_conflict_with_the_curren
 
     error = await assert_refused(
         server,
-        b,
         b.alice,
         "update_time_entry",
         msg.UpdateTimeEntry(time_entry_id=entry.time_entry.id, expected_version=7, note="x"),
         env.ERROR_CODE_CONFLICT,
         "expected_version",
+        watcher=b.watcher,
     )
 
     assert_that(error.time_entry, equal_to(entry.time_entry))
@@ -540,12 +474,12 @@ async def test_given_no_version_when_updating_then_invalid_argument(
 
     await assert_refused(
         server,
-        b,
         b.alice,
         "update_time_entry",
         msg.UpdateTimeEntry(time_entry_id=entry.time_entry.id, note="x"),
         env.ERROR_CODE_INVALID_ARGUMENT,
         "expected_version",
+        watcher=b.watcher,
     )
 
 
@@ -558,7 +492,6 @@ async def test_given_a_running_timer_when_setting_its_end_by_update_then_failed_
 
     await assert_refused(
         server,
-        b,
         b.alice,
         "update_time_entry",
         msg.UpdateTimeEntry(
@@ -566,6 +499,7 @@ async def test_given_a_running_timer_when_setting_its_end_by_update_then_failed_
         ),
         env.ERROR_CODE_FAILED_PRECONDITION,
         "ended_at_ms",
+        watcher=b.watcher,
     )
 
 
@@ -598,7 +532,6 @@ async def test_given_an_update_making_the_entry_too_long_then_invalid_argument_a
 
     await assert_refused(
         server,
-        b,
         b.alice,
         "update_time_entry",
         msg.UpdateTimeEntry(
@@ -606,6 +539,7 @@ async def test_given_an_update_making_the_entry_too_long_then_invalid_argument_a
         ),
         env.ERROR_CODE_INVALID_ARGUMENT,
         "started_at_ms",
+        watcher=b.watcher,
     )
 
 
@@ -619,7 +553,6 @@ async def test_given_an_update_ending_before_the_start_then_invalid_argument_and
 
     await assert_refused(
         server,
-        b,
         b.alice,
         "update_time_entry",
         msg.UpdateTimeEntry(
@@ -627,6 +560,7 @@ async def test_given_an_update_ending_before_the_start_then_invalid_argument_and
         ),
         env.ERROR_CODE_INVALID_ARGUMENT,
         "ended_at_ms",
+        watcher=b.watcher,
     )
 
 
@@ -639,12 +573,12 @@ async def test_given_an_empty_update_then_invalid_argument_and_no_change(
 
     await assert_refused(
         server,
-        b,
         b.alice,
         "update_time_entry",
         msg.UpdateTimeEntry(time_entry_id=entry.time_entry.id, expected_version=1),
         env.ERROR_CODE_INVALID_ARGUMENT,
         "started_at_ms",
+        watcher=b.watcher,
     )
 
 
@@ -682,12 +616,12 @@ async def test_given_a_deleted_entry_when_deleting_again_then_not_found(
 
     await assert_refused(
         server,
-        b,
         b.alice,
         "delete_time_entry",
         msg.DeleteTimeEntry(time_entry_id=entry.time_entry.id, expected_version=2),
         env.ERROR_CODE_NOT_FOUND,
         "time_entry_id",
+        watcher=b.watcher,
     )
 
 
@@ -701,12 +635,12 @@ async def test_given_bobs_entry_when_alice_deletes_it_then_permission_denied_and
 
     await assert_refused(
         server,
-        b,
         b.alice,
         "delete_time_entry",
         msg.DeleteTimeEntry(time_entry_id=entry.time_entry.id, expected_version=1),
         env.ERROR_CODE_PERMISSION_DENIED,
         "time_entry_id",
+        watcher=b.watcher,
     )
 
 
@@ -800,7 +734,7 @@ async def test_given_entries_of_two_users_on_two_items_when_totalling_then_sums_
 ) -> None:
     b = await board(connect)
     bob = await connect(user="bob")
-    second_item = await create_item(b.alice, b.project_id, "Second")
+    second_item = (await create_item(b.alice, b.project_id, title="Second")).id
     end = now_ms() - HOUR
     await manual_entry(b.alice, b.item_id, end - 30 * MINUTE, end)
     await manual_entry(b.alice, b.item_id, end - 3 * HOUR, end - 2 * HOUR)

@@ -11,18 +11,15 @@ from hamcrest import assert_that, contains_exactly, equal_to, none, not_none
 
 from scripts.bench_cycle_check import make_items
 from tenants import rows, time_entries
-from tenants.migrator import load_migrations, migrate
 from tenants.time_entries import TimeEntryRecord
+from tests.tenant_state import memory_tenant
 
 HOUR = 3_600_000
 
 
 @pytest.fixture
 def conn() -> Iterator[sqlite3.Connection]:
-    connection = sqlite3.connect(":memory:", isolation_level=None)
-    connection.row_factory = sqlite3.Row
-    connection.execute("PRAGMA foreign_keys = ON")
-    migrate(connection, load_migrations())
+    connection = memory_tenant()
     yield connection
     connection.close()
 

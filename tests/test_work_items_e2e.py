@@ -1,12 +1,8 @@
-"""Work items over the WebSocket, end to end: commands, events and what the database holds.
-
-The helpers here are shared by the other work-item test modules.
-"""
+"""Work items over the WebSocket, end to end: commands, events and what the database holds."""
 
 from __future__ import annotations
 
 import asyncio
-import sqlite3
 from contextlib import closing
 from typing import Any
 
@@ -22,40 +18,14 @@ from hamcrest import (
 from pm.v1 import dependencies_pb2 as dep
 from pm.v1 import entities_pb2 as pb
 from pm.v1 import envelope_pb2 as env
-from pm.v1 import projects_pb2 as proj
 from pm.v1 import work_items_pb2 as msg
 from scripts.harness.client import Client
 from scripts.harness.demo import demo
+from tests.boards import BUG, EPIC, STORY, TASK, create_item, create_project
 from tests.conftest import ClientFactory
 from tests.server_fixture import RunningServer
+from tests.tenant_state import read_only
 from tests.wire import WsClient
-
-EPIC, STORY, TASK, BUG = (
-    pb.WORK_ITEM_TYPE_EPIC,
-    pb.WORK_ITEM_TYPE_STORY,
-    pb.WORK_ITEM_TYPE_TASK,
-    pb.WORK_ITEM_TYPE_BUG,
-)
-
-
-async def create_project(client: WsClient, key: str = "PM") -> str:
-    created = await client.ok("create_project", proj.CreateProject(key=key, name=key))
-    return str(created.project.id)
-
-
-async def create_item(
-    client: WsClient,
-    project_id: str,
-    type: pb.WorkItemType = TASK,
-    title: str = "Item",
-    **fields: Any,
-) -> pb.WorkItem:
-    created = await client.ok(
-        "create_work_item",
-        msg.CreateWorkItem(project_id=project_id, type=type, title=title, **fields),
-    )
-    item: pb.WorkItem = created.work_item
-    return item
 
 
 async def move(client: WsClient, item: pb.WorkItem, **fields: Any) -> pb.WorkItem:
@@ -72,20 +42,6 @@ async def lane(client: WsClient, project_id: str, status: str) -> list[str]:
         "list_work_items", msg.ListWorkItems(project_id=project_id, status=status, page_size=500)
     )
     return [item.key for item in listed.work_items]
-
-
-def read_only(server: RunningServer, tenant: str = "acme") -> sqlite3.Connection:
-    path = f"file:{server.config.data_dir}/tenants/{tenant}.sqlite3?mode=ro"
-    return sqlite3.connect(path, uri=True)
-
-
-def snapshot(server: RunningServer, tenant: str = "acme") -> dict[str, Any]:
-    """Every row a work-item command could touch, to prove that nothing changed."""
-    with closing(read_only(server, tenant)) as conn:
-        return {
-            table: conn.execute(f"SELECT * FROM {table} ORDER BY 1").fetchall()
-            for table in ("work_items", "dependencies", "projects", "activity_log", "events")
-        }
 
 
 async def test_given_a_hierarchy_when_reading_then_get_list_tree_and_ancestors_agree(

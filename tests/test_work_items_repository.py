@@ -10,8 +10,8 @@ import pytest
 from hamcrest import assert_that, contains_exactly, empty, equal_to, has_length, none, not_none
 
 from tenants import dependencies, projects, ranks, swim_lanes, work_items
-from tenants.migrator import load_migrations, migrate
 from tenants.work_items import ItemFilter, WorkItemRecord
+from tests.tenant_state import memory_tenant
 
 NOW = 1_700_000_000_000
 ACTOR = "alice"
@@ -19,10 +19,7 @@ ACTOR = "alice"
 
 @pytest.fixture
 def conn() -> Iterator[sqlite3.Connection]:
-    connection = sqlite3.connect(":memory:", isolation_level=None)
-    connection.row_factory = sqlite3.Row
-    connection.execute("PRAGMA foreign_keys = ON")
-    migrate(connection, load_migrations())
+    connection = memory_tenant()
     yield connection
     connection.close()
 

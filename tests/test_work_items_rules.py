@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 from google.protobuf.message import Message
-from hamcrest import assert_that, contains_exactly, empty, equal_to, has_length
+from hamcrest import assert_that, contains_exactly, equal_to, has_length
 
 import server.handlers  # noqa: F401  (registers the commands)
 from pm.v1 import dependencies_pb2 as dep
@@ -27,10 +27,11 @@ from server.auth import Principal, Role
 from server.commands import REGISTRY, Change, WriteContext
 from tenants.changes import ChangeSet
 from tenants.errors import FailedPrecondition, PermissionDenied
-from tenants.migrator import load_migrations, migrate
+from tests.boards import EPIC, STORY, TASK, create_item, create_project
 from tests.conftest import ClientFactory
+from tests.refusals import assert_refused
 from tests.server_fixture import RunningServer
-from tests.test_work_items_e2e import EPIC, STORY, TASK, create_item, create_project, snapshot
+from tests.tenant_state import Snapshot, memory_tenant, snapshot, snapshot_of
 from tests.wire import WsClient
 
 DAY_MS = 24 * 60 * 60 * 1000
@@ -479,13 +480,10 @@ async def test_given_a_broken_rule_when_sending_the_command_then_error_and_nothi
     bob = await connect(user="bob")
     world = await build_world(alice)
     await bob.subscribe(world.project, world.other_project)
-    before = snapshot(server)
 
-    error = await alice.error(case.command, case.build(world))
-
-    assert_that((error.code, error.field), equal_to((case.code, case.field)))
-    assert_that(snapshot(server), equal_to(before))
-    assert_that(await bob.events_until_quiet(), empty())
+    await assert_refused(
+        server, alice, case.command, case.build(world), case.code, case.field, watcher=bob
+    )
 
 
 async def test_given_a_stale_version_when_changing_then_conflict_carries_the_current_item(
@@ -671,24 +669,14 @@ class Tenant:
             self.conn.execute("RELEASE command")
         return change.result
 
-    def counts(self) -> tuple[int, ...]:
-        return tuple(
-            self.conn.execute(f"SELECT COUNT(*) FROM {table} WHERE {where}").fetchone()[0]
-            for table, where in (
-                ("work_items", "deleted_at IS NULL"),
-                ("dependencies", "deleted_at IS NULL"),
-                ("activity_log", "1"),
-                ("events", "1"),
-            )
-        )
+    def state(self) -> Snapshot:
+        """Every row of every table: any write at all shows."""
+        return snapshot_of(self.conn)
 
 
 @pytest.fixture
 def tenant() -> Iterator[Tenant]:
-    conn = sqlite3.connect(":memory:", isolation_level=None)
-    conn.row_factory = sqlite3.Row
-    conn.execute("PRAGMA foreign_keys = ON")
-    migrate(conn, load_migrations())
+    conn = memory_tenant()
     yield Tenant(conn)
     conn.close()
 
@@ -710,7 +698,7 @@ def test_given_a_deleted_item_when_restoring_after_some_days_then_only_within_th
 ) -> None:
     _, (item,) = make_items(tenant, 1)
     tenant.run("delete_work_item", msg.DeleteWorkItem(work_item_id=item.id, expected_version=1))
-    before = tenant.counts()
+    before = tenant.state()
     restore = msg.RestoreWorkItem(work_item_id=item.id)
 
     if restored:
@@ -720,7 +708,7 @@ def test_given_a_deleted_item_when_restoring_after_some_days_then_only_within_th
         with pytest.raises(FailedPrecondition) as refused:
             tenant.run("restore_work_item", restore, now=age_days * DAY_MS)
         assert_that(refused.value.field, equal_to("work_item_id"))
-        assert_that(tenant.counts(), equal_to(before))
+        assert_that(tenant.state(), equal_to(before))
 
 
 def test_given_a_pair_linked_again_when_restoring_then_refused_and_nothing_changes(
@@ -735,13 +723,13 @@ def test_given_a_pair_linked_again_when_restoring_then_refused_and_nothing_chang
         " created_by, updated_by) VALUES (?, ?, ?, 'relates_to', 0, 0, 'x', 'x')",
         (str(uuid.uuid4()), second.id, first.id),
     )
-    before = tenant.counts()
+    before = tenant.state()
 
     with pytest.raises(FailedPrecondition) as refused:
         tenant.run("restore_work_item", msg.RestoreWorkItem(work_item_id=first.id))
 
     assert_that(refused.value.field, equal_to("work_item_id"))
-    assert_that(tenant.counts(), equal_to(before))
+    assert_that(tenant.state(), equal_to(before))
 
 
 def test_given_the_lane_was_removed_when_restoring_then_refused_and_nothing_changes(
@@ -753,13 +741,13 @@ def test_given_the_lane_was_removed_when_restoring_then_refused_and_nothing_chan
         "UPDATE swim_lanes SET deleted_at = 1 WHERE project_id = ? AND status_value = 'backlog'",
         (project,),
     )
-    before = tenant.counts()
+    before = tenant.state()
 
     with pytest.raises(FailedPrecondition) as refused:
         tenant.run("restore_work_item", msg.RestoreWorkItem(work_item_id=item.id))
 
     assert_that(refused.value.field, equal_to("work_item_id"))
-    assert_that(tenant.counts(), equal_to(before))
+    assert_that(tenant.state(), equal_to(before))
 
 
 def test_given_another_members_delete_when_a_member_restores_then_permission_denied(
