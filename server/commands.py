@@ -66,6 +66,18 @@ class Change:
     tenant_level: bool = False
 
 
+class Unchanged(Exception):  # noqa: N818  (a signal, not an error)
+    """Raised by a mutation whose command would change nothing.
+
+    The savepoint rolls back (no version bump, no activity, no event, no idempotency record:
+    nothing committed) and the sender gets `result`, which shows the entity as it is.
+    """
+
+    def __init__(self, result: Message) -> None:
+        super().__init__("unchanged")
+        self.result = result
+
+
 QueryFn = Callable[[ReadContext, Any], Message]
 MutationFn = Callable[[WriteContext, Any], Change]
 

@@ -16,7 +16,15 @@ from google.protobuf.message import Message
 from pm.v1 import envelope_pb2 as env
 from server import protocol
 from server.auth import Principal
-from server.commands import REGISTRY, CommandSpec, ReadContext, WriteContext, now_ms, snake_case
+from server.commands import (
+    REGISTRY,
+    CommandSpec,
+    ReadContext,
+    Unchanged,
+    WriteContext,
+    now_ms,
+    snake_case,
+)
 from server.hub import PublishedEvent
 from tenants import processed_requests
 from tenants.changes import ChangeSet
@@ -52,6 +60,8 @@ class CommandRunner:
             return await self._run(principal, request_id, name, command)
         except PmError as error:
             return Outcome(protocol.encode_error(request_id, error))
+        except Unchanged as unchanged:
+            return Outcome(protocol.encode_result(request_id, name, unchanged.result))
         except sqlite3.IntegrityError:
             # A constraint the handler's own checks should have caught (another process
             # won a race): refuse without leaking SQL.

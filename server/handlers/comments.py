@@ -12,6 +12,7 @@ from server.auth import Role
 from server.commands import (
     Change,
     ReadContext,
+    Unchanged,
     WriteContext,
     expect_version,
     fresh_id,
@@ -101,6 +102,8 @@ def update_comment(ctx: WriteContext, cmd: msg.UpdateComment) -> Change:
         )
     )
     changes = field_changes(before, after, ["content"])
+    if not changes:
+        raise Unchanged(msg.UpdateCommentResult(comment=before))
     log_changes(ctx, "comment", comment.id, item.project_id, changes)
     return Change(
         result=msg.UpdateCommentResult(comment=after, changes=changes),

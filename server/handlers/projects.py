@@ -13,6 +13,7 @@ from server.auth import Role
 from server.commands import (
     Change,
     ReadContext,
+    Unchanged,
     WriteContext,
     expect_version,
     fresh_id,
@@ -106,6 +107,8 @@ def update_project(ctx: WriteContext, cmd: msg.UpdateProject) -> Change:
     )
     after = project_to_proto(after_record)
     changes = field_changes(before, after, ["name", "description"])
+    if not changes:
+        raise Unchanged(msg.UpdateProjectResult(project=before))
     log_changes(ctx, "project", project.id, project.id, changes)
     return Change(
         result=msg.UpdateProjectResult(project=after, changes=changes),

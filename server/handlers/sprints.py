@@ -14,6 +14,7 @@ from pm.v1 import sprints_pb2 as msg
 from server.commands import (
     Change,
     ReadContext,
+    Unchanged,
     WriteContext,
     expect_version,
     fresh_id,
@@ -146,6 +147,8 @@ def update_sprint(ctx: WriteContext, cmd: msg.UpdateSprint) -> Change:
     )
     after = sprint_to_proto(after_record)
     changes = field_changes(before, after, ["name", "goal", "start_date_ms", "end_date_ms"])
+    if not changes:
+        raise Unchanged(msg.UpdateSprintResult(sprint=before))
     log_changes(ctx, "sprint", sprint.id, sprint.project_id, changes)
     return Change(
         result=msg.UpdateSprintResult(sprint=after, changes=changes),
@@ -321,7 +324,10 @@ def assign_to_sprint(ctx: WriteContext, cmd: msg.AssignToSprint) -> Change:
     target = _assign_target(ctx, cmd.sprint_id)
     items = _assignable_items(ctx, list(cmd.work_item_ids), target)
     target_id = target.id if target is not None else None
-    move_items(ctx, [item.id for item in items if item.sprint_id != target_id], target_id)
+    moving = [item.id for item in items if item.sprint_id != target_id]
+    if not moving:
+        raise Unchanged(msg.AssignToSprintResult(work_items=[work_item_to_proto(i) for i in items]))
+    move_items(ctx, moving, target_id)
     after = []
     for item in items:
         record = work_items.get(ctx.conn, item.id)

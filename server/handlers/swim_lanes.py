@@ -16,6 +16,7 @@ from server.auth import Role
 from server.commands import (
     Change,
     ReadContext,
+    Unchanged,
     WriteContext,
     expect_version,
     fresh_id,
@@ -119,6 +120,8 @@ def update_swim_lane(ctx: WriteContext, cmd: msg.UpdateSwimLane) -> Change:
         )
     )
     changes = field_changes(before, after, ["name"])
+    if not changes:
+        raise Unchanged(msg.UpdateSwimLaneResult(lane=before))
     log_changes(ctx, "swim_lane", lane.id, lane.project_id, changes)
     return Change(
         result=msg.UpdateSwimLaneResult(lane=after, changes=changes),
@@ -146,6 +149,12 @@ def reorder_swim_lanes(ctx: WriteContext, cmd: msg.ReorderSwimLanes) -> Change:
     check_version(project, cmd.expected_version)
     current = [lane.id for lane in swim_lanes.list_for_project(ctx.conn, project.id)]
     order = check_new_order(current, list(cmd.lane_ids))
+    if order == current:
+        raise Unchanged(
+            msg.ReorderSwimLanesResult(
+                lanes=lanes_of(ctx, project.id), project=project_to_proto(project)
+            )
+        )
     swim_lanes.write_order(ctx.conn, order)
     after = projects.update(ctx.conn, project.id, {}, actor_id=ctx.user_id, now_ms=ctx.now_ms)
     ctx.log(

@@ -14,6 +14,7 @@ from pm.v1 import time_entries_pb2 as msg
 from server.commands import (
     Change,
     ReadContext,
+    Unchanged,
     WriteContext,
     expect_version,
     fresh_id,
@@ -215,6 +216,8 @@ def update_time_entry(ctx: WriteContext, cmd: msg.UpdateTimeEntry) -> Change:
     )
     after = time_entry_to_proto(after_record)
     changes = field_changes(before, after, _TIME_FIELDS)
+    if not changes:
+        raise Unchanged(msg.UpdateTimeEntryResult(time_entry=before))
     log_changes(ctx, "time_entry", entry.id, entry.project_id, changes)
     return Change(
         result=msg.UpdateTimeEntryResult(time_entry=after, changes=changes),

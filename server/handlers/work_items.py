@@ -10,6 +10,7 @@ from server.auth import Role
 from server.commands import (
     Change,
     ReadContext,
+    Unchanged,
     WriteContext,
     expect_version,
     fresh_id,
@@ -233,6 +234,8 @@ def update_work_item(ctx: WriteContext, cmd: msg.UpdateWorkItem) -> Change:
         work_items.update(ctx.conn, item.id, values, actor_id=ctx.user_id, now_ms=ctx.now_ms)
     )
     changes = field_changes(before, after, UPDATE_FIELDS)
+    if not changes:
+        raise Unchanged(msg.UpdateWorkItemResult(work_item=before))
     log_changes(ctx, "work_item", item.id, item.project_id, changes)
     return Change(
         result=msg.UpdateWorkItemResult(work_item=after, changes=changes),
@@ -314,6 +317,8 @@ def move_work_item(ctx: WriteContext, cmd: msg.MoveWorkItem) -> Change:
     )
     after = work_item_to_proto(moved)
     changes = field_changes(before, after, MOVE_FIELDS)
+    if not changes:
+        raise Unchanged(msg.MoveWorkItemResult(work_item=before))
     log_changes(ctx, "work_item", item.id, item.project_id, changes, action="moved")
     return Change(
         result=msg.MoveWorkItemResult(work_item=after, changes=changes),
