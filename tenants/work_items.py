@@ -155,6 +155,19 @@ def lane_end_rank(
     return row[0] if row and row[0] is not None else None
 
 
+def rank_taken(
+    conn: sqlite3.Connection, project_id: str, status: str, rank: str, *, exclude_id: str
+) -> bool:
+    """Whether another live item of the lane holds this rank (a restored item may collide:
+    new items take ranks after the live ones only)."""
+    row = conn.execute(
+        "SELECT 1 FROM work_items WHERE project_id = ? AND status = ? AND rank = ?"
+        " AND deleted_at IS NULL AND id <> ?",
+        (project_id, status, rank, exclude_id),
+    ).fetchone()
+    return row is not None
+
+
 # Live descendants of ?1 and ?1 itself; UNION (not UNION ALL) visits each item once, so a
 # corrupt parent loop could not make the recursion run away.
 _SUBTREE = (

@@ -400,6 +400,12 @@ def check_restorable_place(ctx: ReadContext, item: WorkItemRecord) -> None:
     parent = work_items.get(ctx.conn, item.parent_id, include_deleted=True)
     assert parent is not None
     if parent.deleted_at is None:
+        if parent.type not in ALLOWED_PARENTS[item.type]:
+            # The parent's type changed while this item was away.
+            raise FailedPrecondition(
+                f"{item.key} cannot come back under {parent.key}, now a {parent.type}",
+                field="work_item_id",
+            )
         return
     if same_batch(parent, item):
         raise FailedPrecondition(
@@ -478,16 +484,47 @@ def restore_work_item(ctx: WriteContext, cmd: msg.RestoreWorkItem) -> Change:
     )
     # Raising here is safe: the command's savepoint rolls the restore back.
     refuse_restored_cycles(ctx, links)
-    wire_items = [work_item_to_proto(load_item(ctx, i.id)) for i in items]
-    wire_links = [load_dependency_proto(ctx, d.id) for d in links]
     for item in items:
         ctx.log("work_item", item.id, item.project_id, "restored")
     for link in links:
         ctx.log("dependency", link.id, root.project_id, "restored")
+    for item in items:
+        settle_restored(ctx, item)
+    wire_items = [work_item_to_proto(load_item(ctx, i.id)) for i in items]
+    wire_links = [load_dependency_proto(ctx, d.id) for d in links]
     return Change(
         result=msg.RestoreWorkItemResult(work_items=wire_items, dependencies=wire_links),
         event=msg.WorkItemRestored(work_items=wire_items, dependencies=wire_links),
         project_ids=touched_projects(ctx, root.project_id, links),
+    )
+
+
+def settle_restored(ctx: WriteContext, item: WorkItemRecord) -> None:
+    """What changed while the item was away: its sprint may have closed and its rank may have
+    been given to a newer item. Fix both, with activity rows, under the restore's event."""
+    fixes: dict[str, object] = {}
+    if item.sprint_id is not None:
+        sprint = sprints.get(ctx.conn, item.sprint_id)
+        # Do what the sprint's end did to its other items: unfinished ones went to the product
+        # backlog, done ones stayed as its history. A deleted sprint let go of all of them.
+        ended = sprint is not None and sprint.state in ("completed", "cancelled")
+        if sprint is None or (ended and item.status != "done"):
+            fixes["sprint_id"] = None
+    if work_items.rank_taken(ctx.conn, item.project_id, item.status, item.rank, exclude_id=item.id):
+        end = work_items.lane_end_rank(ctx.conn, item.project_id, item.status, exclude_id=item.id)
+        fixes["rank"] = ranks.between(end, None)
+    if not fixes:
+        return
+    before = work_item_to_proto(load_item(ctx, item.id))
+    after = work_item_to_proto(
+        work_items.update(ctx.conn, item.id, fixes, actor_id=ctx.user_id, now_ms=ctx.now_ms)
+    )
+    log_changes(
+        ctx,
+        "work_item",
+        item.id,
+        item.project_id,
+        field_changes(before, after, list(fixes)),
     )
 
 
