@@ -11,6 +11,8 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from starlette.applications import Starlette
+from starlette.middleware import Middleware
+from starlette.middleware.cors import CORSMiddleware
 from starlette.requests import HTTPConnection, Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route, WebSocketRoute
@@ -99,10 +101,18 @@ def create_app(config: Config) -> Starlette:
             await hub.close()
             await databases.close()
 
+    # CORS covers the HTTP routes a browser page may fetch; the WebSocket has its own
+    # Origin check (PM_ALLOWED_ORIGINS) at the upgrade.
+    middleware = (
+        [Middleware(CORSMiddleware, allow_origins=list(config.cors_origins), allow_methods=["GET"])]
+        if config.cors_origins
+        else []
+    )
     return Starlette(
         routes=[
             Route("/healthz", healthz),
             WebSocketRoute("/ws", websocket_endpoint),
         ],
+        middleware=middleware,
         lifespan=lifespan,
     )

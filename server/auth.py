@@ -97,7 +97,9 @@ class TokenVerifier:
                 audience=self._audience,
                 issuer=self._issuer,
                 leeway=self._leeway,
-                options={"require": required},
+                # aud is checked when configured, and only then (pyjwt would refuse any
+                # token carrying one, which most identity providers issue).
+                options={"require": required, "verify_aud": self._audience is not None},
             )
         except jwt.ExpiredSignatureError:
             raise Unauthenticated("token expired") from None

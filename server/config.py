@@ -61,6 +61,10 @@ class Config:
             raise ConfigError(f"PM_SQLITE_SYNCHRONOUS must be one of {', '.join(_SYNCHRONOUS)}")
         if self.max_message_bytes < 1024:
             raise ConfigError("PM_MAX_MESSAGE_BYTES must be at least 1024")
+        if self.heartbeat_timeout_ms <= self.heartbeat_interval_ms:
+            raise ConfigError("PM_HEARTBEAT_TIMEOUT_MS must be longer than the interval")
+        if self.broker_url and not self.broker_url.startswith("memory:"):
+            raise ConfigError("PM_BROKER_URL: only the in-process hub (empty) is available")
         if self.jwt_public_key and any(a.upper().startswith("HS") for a in self.jwt_algorithms):
             # pyjwt refuses a PEM key as an HMAC secret: every token would fail at runtime.
             raise ConfigError("PM_JWT_PUBLIC_KEY needs PM_JWT_ALGORITHMS such as RS256 or ES256")

@@ -13,7 +13,7 @@ import logging
 import sqlite3
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
@@ -28,12 +28,16 @@ from server.outbox import Outbox
 from server.protocol import CloseCode
 from server.services import Services
 from tenants import event_log, projects
-from tenants.errors import InvalidArgument, NotFound, PmError, ResyncRequired
+from tenants.errors import Internal, InvalidArgument, NotFound, PmError, ResyncRequired
 
 log = logging.getLogger(__name__)
 
 # A replay longer than this answers RESYNC_REQUIRED: reload in bulk instead.
 MAX_REPLAY_EVENTS = 50_000
+TENANT_FEED = ""  # the tenant feed's key among the scopes (never a project id)
+
+# Commands that outlive a closed connection until they commit and publish (strong refs).
+_in_flight: set[asyncio.Future[None]] = set()
 
 
 class Connection:
@@ -55,8 +59,10 @@ class Connection:
         self.tenant_feed = False
         self._loop = asyncio.get_running_loop()
         self._last_seen = self._loop.time()
-        # While a Subscribe reads the log, live events wait here (see _flush_buffer).
+        # While a Subscribe reads the log, live events wait here (see _take_buffer).
         self._replay_buffer: list[PublishedEvent] | None = None
+        # Scope (a project id, or TENANT_FEED) -> the seq after which its events come live.
+        self._live_after: dict[str, int] = {}
         self._close_code: int | None = None
         # Frames wait unread while a command runs, Pongs included: silence then proves nothing.
         self._busy = False
@@ -127,6 +133,7 @@ class Connection:
         )
         self.projects.clear()
         self.tenant_feed = False
+        self._live_after.clear()
 
     async def _write(self, frame: bytes) -> None:
         await self.websocket.send_bytes(frame)
@@ -218,14 +225,26 @@ class Connection:
                     self._unsubscribe(request_id, message.unsubscribe)
             except PmError as error:
                 self._send(protocol.encode_error(request_id, error))
+            except Exception:
+                log.exception("session %s: %s failed", self.session_id, name)
+                self._send(protocol.encode_error(request_id, Internal("internal error")))
         else:
-            outcome = await self.services.runner.run(
-                self.principal, request_id, name, getattr(message, name)
-            )
-            # The sender hears first, then every subscriber (the sender too, if subscribed).
-            self._send(outcome.response)
-            if outcome.event is not None:
-                await self.services.hub.publish(outcome.event)
+            # Shielded: if this connection closes meanwhile (4003, 4008, a vanished peer), the
+            # command still commits on the tenant's thread, so its event must still reach
+            # every other subscriber.
+            command = asyncio.ensure_future(self._command(request_id, name, message))
+            _in_flight.add(command)
+            command.add_done_callback(_in_flight.discard)
+            await asyncio.shield(command)
+
+    async def _command(self, request_id: str, name: str, message: env.ClientMessage) -> None:
+        outcome = await self.services.runner.run(
+            self.principal, request_id, name, getattr(message, name)
+        )
+        # The sender hears first, then every subscriber (the sender too, if subscribed).
+        self._send(outcome.response)
+        if outcome.event is not None:
+            await self.services.hub.publish(outcome.event)
 
     async def _subscribe(self, request_id: str, command: session_pb2.Subscribe) -> None:
         wanted = list(dict.fromkeys(parse_id(p, "project_ids") for p in command.project_ids))
@@ -234,6 +253,13 @@ class Connection:
         since = command.since_seq
         tenant_id = self.principal.tenant_id
         hub = self.services.hub
+
+        live_after = dict(self._live_after)
+
+        def delivered_live(seq: int, project_ids: Iterable[str], tenant_level: bool) -> bool:
+            """Sent (or being sent) live through a scope subscribed before this command."""
+            scopes = [*project_ids, TENANT_FEED] if tenant_level else list(project_ids)
+            return any(seq > live_after.get(scope, seq) for scope in scopes)
 
         def check(conn: sqlite3.Connection) -> tuple[int, list[event_log.StoredEvent]]:
             missing = set(wanted) - projects.live_ids(conn, wanted)
@@ -251,13 +277,15 @@ class Connection:
                 raise ResyncRequired("since_seq is older than the retained event log")
             if current - since > MAX_REPLAY_EVENTS:
                 raise ResyncRequired("too many events to replay; reload in bulk")
-            replay = event_log.events_after(
+            stored = event_log.events_after(
                 conn,
                 since_seq=since,
                 up_to_seq=current,
                 project_ids=wanted,
                 tenant_feed=command.tenant_feed,
             )
+            # Once per event: what an earlier subscription already carried is not sent again.
+            replay = [e for e in stored if not delivered_live(e.seq, e.project_ids, e.tenant_level)]
             return current, replay
 
         # Register before reading, buffering live events, so none falls between the two.
@@ -277,44 +305,42 @@ class Connection:
             raise
         self.projects.update(wanted)
         self.tenant_feed = self.tenant_feed or command.tenant_feed
+        for scope in [*wanted, TENANT_FEED] if command.tenant_feed else wanted:
+            self._live_after.setdefault(scope, current)
         result = session_pb2.SubscribeResult(
             project_ids=sorted(self.projects),
             tenant_feed=self.tenant_feed,
-            replay_to_seq=current if since else 0,
+            replay_to_seq=(replay[-1].seq if replay else since),
             current_seq=current,
         )
         self._send(protocol.encode_result(request_id, "subscribe", result))
-        new_projects = set(wanted)
 
-        def replayed(event: PublishedEvent) -> bool:
-            # Committed by the time of the read and in the new scope: the replay carries it
-            # (or, at or below since_seq, the client has it).
-            in_scope = not new_projects.isdisjoint(event.project_ids) or (
-                command.tenant_feed and event.tenant_level
+        def due(event: PublishedEvent) -> bool:
+            # Live for an earlier scope, or committed after the read: the replay lacks it.
+            # Otherwise the replay carries it, or (at or below since_seq) the client has it.
+            return (
+                since == 0
+                or event.seq > current
+                or delivered_live(event.seq, event.project_ids, event.tenant_level)
             )
-            return since > 0 and event.seq <= current and in_scope
 
-        # Events of earlier subscriptions that arrived during the read may be older than
-        # the replay's last one: merge by seq so the client still sees seq order.
-        outgoing = [(s.seq, protocol.event_frame(s.seq, s.payload), True) for s in replay]
-        outgoing += [(e.seq, e.frame, False) for e in self._take_buffer(replayed=replayed)]
+        # Live events of earlier scopes may be older than the replay's last one: merge by seq
+        # so the client still sees seq order.
+        outgoing = [(e.seq, protocol.event_frame(e.seq, e.payload), True) for e in replay]
+        outgoing += [(e.seq, e.frame, False) for e in self._take_buffer(due=due)]
         outgoing.sort(key=lambda item: item[0])
         for _, frame, asked_for in outgoing:
             self._send(frame, force=asked_for)
 
     def _flush_buffer(self) -> None:
-        for event in self._take_buffer(replayed=lambda event: False):
+        for event in self._take_buffer(due=lambda event: True):
             self._send(event.frame)
 
-    def _take_buffer(self, *, replayed: Callable[[PublishedEvent], bool]) -> list[PublishedEvent]:
-        """The live events that arrived during a Subscribe's read and are still due.
-
-        Only those the connection now listens to (a refused Subscribe adds nothing), and
-        not those the replay carries. Events of projects subscribed before are due even
-        when older than the replay: the replay covers only the new scope.
-        """
+    def _take_buffer(self, *, due: Callable[[PublishedEvent], bool]) -> list[PublishedEvent]:
+        """The live events that arrived during a Subscribe's read and are still to send:
+        those the connection now listens to (a refused Subscribe adds nothing) and `due`."""
         buffered, self._replay_buffer = self._replay_buffer or [], None
-        return [e for e in buffered if self._listens_to(e) and not replayed(e)]
+        return [e for e in buffered if self._listens_to(e) and due(e)]
 
     def _listens_to(self, event: PublishedEvent) -> bool:
         return not self.projects.isdisjoint(event.project_ids) or (
@@ -332,6 +358,8 @@ class Connection:
         self.projects -= gone
         if command.tenant_feed:
             self.tenant_feed = False
+        for scope in [*gone, TENANT_FEED] if command.tenant_feed else gone:
+            self._live_after.pop(scope, None)
         result = session_pb2.UnsubscribeResult(
             project_ids=sorted(self.projects), tenant_feed=self.tenant_feed
         )

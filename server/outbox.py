@@ -15,7 +15,9 @@ from collections.abc import Awaitable, Callable
 class Outbox:
     def __init__(self, limit: int) -> None:
         self._limit = limit
-        self._frames: deque[bytes] = deque()
+        # (frame, counts toward the limit): a replay the client asked for does not.
+        self._frames: deque[tuple[bytes, bool]] = deque()
+        self._bounded = 0
         self._ready = asyncio.Event()
         self._closed = False
 
@@ -23,16 +25,17 @@ class Outbox:
         """Queue a frame; False when the queue is full (the reader is too slow)."""
         if self._closed:
             return True
-        if len(self._frames) >= self._limit:
+        if self._bounded >= self._limit:
             return False
-        self._frames.append(frame)
+        self._frames.append((frame, True))
+        self._bounded += 1
         self._ready.set()
         return True
 
     def push_unbounded(self, frame: bytes) -> None:
         """Queue a frame past the limit: a replay the client asked for is sent whole."""
         if not self._closed:
-            self._frames.append(frame)
+            self._frames.append((frame, False))
             self._ready.set()
 
     def __len__(self) -> int:
@@ -41,6 +44,7 @@ class Outbox:
     def close(self) -> None:
         self._closed = True
         self._frames.clear()
+        self._bounded = 0
         self._ready.set()
 
     async def drain(self, send: Callable[[bytes], Awaitable[None]]) -> None:
@@ -50,4 +54,7 @@ class Outbox:
                 self._ready.clear()
                 await self._ready.wait()
                 continue
-            await send(self._frames.popleft())
+            frame, bounded = self._frames.popleft()
+            if bounded:
+                self._bounded -= 1
+            await send(frame)

@@ -30,14 +30,19 @@ def encode_token(cursor: dict[str, Any]) -> str:
     return base64.urlsafe_b64encode(raw).decode().rstrip("=")
 
 
+MAX_TOKEN_CHARS = 1024
+
+
 def decode_token(token: str) -> dict[str, Any]:
     """The cursor of a token; {} for the first page."""
     if not token:
         return {}
+    if len(token) > MAX_TOKEN_CHARS:
+        raise invalid_token()
     try:
         raw = base64.urlsafe_b64decode(token + "=" * (-len(token) % 4))
         cursor = json.loads(raw)
-    except (binascii.Error, ValueError):
+    except (binascii.Error, ValueError, RecursionError):
         raise invalid_token() from None
     if not isinstance(cursor, dict):
         raise invalid_token()

@@ -68,7 +68,8 @@ def safe_request_id(frame: bytes) -> str:
         message.ParseFromString(frame)
     except Exception:
         return ""
-    return message.request_id[:MAX_REQUEST_ID_LENGTH]
+    # An overlong id is itself the error: a cut copy would match nothing the client sent.
+    return message.request_id if len(message.request_id) <= MAX_REQUEST_ID_LENGTH else ""
 
 
 def fingerprint(name: str, command: Message) -> bytes:

@@ -10,6 +10,8 @@ from hamcrest import assert_that, contains_string, equal_to
 from server.app import create_app
 from server.auth import TokenVerifier
 from server.config import DEVELOPMENT_JWT_SECRET, Config, ConfigError
+from server.tokens import mint_token
+from tenants.errors import Unauthenticated
 
 
 def test_given_pm_variables_when_reading_the_environment_then_each_is_parsed_by_type() -> None:
@@ -142,3 +144,38 @@ def test_given_a_public_key_with_rs256_when_configuring_then_accepted() -> None:
     config = Config(jwt_public_key="-----BEGIN PUBLIC KEY-----", jwt_algorithms=("RS256",))
 
     assert_that(config.uses_development_secret, equal_to(False))
+
+
+def test_given_a_heartbeat_timeout_not_above_the_interval_when_configuring_then_refused() -> None:
+    with pytest.raises(ConfigError) as refused:
+        Config(heartbeat_interval_ms=1000, heartbeat_timeout_ms=1000)
+
+    assert_that(str(refused.value), contains_string("PM_HEARTBEAT_TIMEOUT_MS"))
+
+
+def test_given_a_broker_url_this_build_cannot_serve_when_configuring_then_refused() -> None:
+    with pytest.raises(ConfigError) as refused:
+        Config.from_env({"PM_BROKER_URL": "redis://127.0.0.1:6379/0"})
+
+    assert_that(str(refused.value), contains_string("PM_BROKER_URL"))
+
+
+def test_given_no_audience_configured_when_a_token_carries_aud_then_accepted() -> None:
+    config = Config()
+    token = mint_token(
+        config.jwt_secret, tenant_id="acme", user_id="alice", extra={"aud": "some-api"}
+    )
+
+    principal = TokenVerifier(config).verify(token)
+
+    assert_that(principal.user_id, equal_to("alice"))
+
+
+def test_given_an_audience_configured_when_a_token_carries_another_then_refused() -> None:
+    config = Config(jwt_audience="pm")
+    token = mint_token(
+        config.jwt_secret, tenant_id="acme", user_id="alice", extra={"aud": "some-api"}
+    )
+
+    with pytest.raises(Unauthenticated):
+        TokenVerifier(config).verify(token)

@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import socket
+import time
 from pathlib import Path
 
 from google.protobuf.message import Message
@@ -156,6 +157,7 @@ async def test_given_an_overlong_request_id_when_sent_then_invalid_argument_on_i
 
         assert_that(response.error.code, equal_to(env.ERROR_CODE_INVALID_ARGUMENT))
         assert_that(response.error.field, equal_to("request_id"))
+        assert_that(response.request_id, equal_to(""))
     finally:
         await client.close()
 
@@ -465,4 +467,40 @@ async def test_given_a_command_longer_than_the_heartbeat_timeout_when_it_runs_th
         runner.release.set()
         async with asyncio.timeout(5):
             await serving
+        await services.databases.close()
+
+
+async def test_given_a_command_in_flight_when_its_connection_closes_then_others_still_get_the_event(
+    tmp_path: Path,
+) -> None:
+    services = build_services(make_config(tmp_path))
+    runner = _BlockingRunner(services.databases)
+    services = dataclasses.replace(services, runner=runner)
+    closing_ws, watcher_ws = FakeWebSocket(), FakeWebSocket()
+    short_lived = dataclasses.replace(principal(user="alice"), expires_at=time.time() + 0.3)
+    closing = fake_connection(closing_ws, services, short_lived)
+    watcher = fake_connection(watcher_ws, services, principal(user="wendy"))
+    serving = [asyncio.create_task(closing.serve()), asyncio.create_task(watcher.serve())]
+    try:
+        await closing_ws.next_message()
+        await watcher_ws.next_message()
+        watcher_ws.feed(client_frame("subscribe", session_pb2.Subscribe(tenant_feed=True), "s"))
+        await watcher_ws.response("s")
+        closing_ws.feed(
+            client_frame("create_project", projects_msg.CreateProject(key="PM", name="P"), "c")
+        )
+        async with asyncio.timeout(5):
+            await closing_ws.closed.wait()  # the token ran out while the command waited
+            await serving[0]
+
+        runner.release.set()
+        event = await watcher_ws.next_message()
+
+        assert_that(closing_ws.close_code, equal_to(CloseCode.TOKEN_EXPIRED))
+        assert_that(event.event.WhichOneof("change"), equal_to("project_created"))
+    finally:
+        runner.release.set()
+        watcher_ws.disconnect()
+        async with asyncio.timeout(5):
+            await asyncio.gather(*serving)
         await services.databases.close()

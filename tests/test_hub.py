@@ -151,6 +151,17 @@ def test_given_a_full_outbox_when_a_replay_pushes_unbounded_then_it_is_queued() 
     assert_that(len(outbox), equal_to(2))
 
 
+def test_given_a_long_replay_queued_when_live_frames_follow_then_the_replay_takes_no_room() -> None:
+    outbox = Outbox(2)
+    for n in range(100):
+        outbox.push_unbounded(f"replayed {n}".encode())
+
+    pushed = [outbox.push(b"live 1"), outbox.push(b"live 2"), outbox.push(b"live 3")]
+
+    assert_that(pushed, contains_exactly(True, True, False))
+    assert_that(len(outbox), equal_to(102))
+
+
 def test_given_a_closed_outbox_when_pushing_then_dropped_silently() -> None:
     outbox = Outbox(1)
     outbox.push(b"1")

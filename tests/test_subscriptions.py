@@ -152,6 +152,27 @@ async def test_given_events_after_since_seq_when_subscribing_then_response_repla
     assert_that(await bob.events_until_quiet(), empty())
 
 
+async def test_given_a_live_subscription_when_resubscribing_with_since_seq_then_no_duplicates(
+    connect: ClientFactory,
+) -> None:
+    alice = await connect()
+    bob = await connect(user="bob")
+    first = (await create_project(alice, "AB")).project  # seq 1
+    second = (await create_project(alice, "CD")).project  # seq 2
+    await bob.subscribe(first.id)  # live for AB from seq 2 on
+    first = await _rename(alice, first, "AB live")  # seq 3: bob gets it live
+    second = await _rename(alice, second, "CD only")  # seq 4: not bob's yet
+    live = await bob.events_until_quiet()
+
+    # A client adding CD replays from seq 1 for both; AB's seq 3 already came live.
+    result = await bob.subscribe(first.id, second.id, since_seq=1)
+    replayed = await bob.events_until_quiet()
+
+    assert_that(_seqs(live), contains_exactly(3))
+    assert_that(_seqs(replayed), contains_exactly(2, 4))
+    assert_that(result.replay_to_seq, equal_to(4))
+
+
 async def test_given_since_seq_equal_to_current_when_subscribing_then_only_live_events(
     connect: ClientFactory,
 ) -> None:
