@@ -522,6 +522,28 @@ async def test_given_a_running_timer_when_moving_its_start_back_then_it_keeps_ru
     )
 
 
+async def test_given_a_running_timer_when_moving_its_start_over_a_day_back_then_refused(
+    server: RunningServer, connect: ClientFactory
+) -> None:
+    b = await board(connect)
+    started = await b.alice.ok("start_timer", msg.StartTimer(work_item_id=b.item_id))
+    await b.watcher.events_until_quiet()
+
+    await assert_refused(
+        server,
+        b.alice,
+        "update_time_entry",
+        msg.UpdateTimeEntry(
+            time_entry_id=started.started.id,
+            expected_version=1,
+            started_at_ms=now_ms() - 25 * HOUR,
+        ),
+        env.ERROR_CODE_INVALID_ARGUMENT,
+        "started_at_ms",
+        watcher=b.watcher,
+    )
+
+
 async def test_given_an_update_making_the_entry_too_long_then_invalid_argument_and_no_change(
     server: RunningServer, connect: ClientFactory
 ) -> None:

@@ -186,7 +186,13 @@ def entry_updates(
                 "a running timer ends with StopTimer, not with an update", field="ended_at_ms"
             )
         if has_start:
-            updates["started_at"] = check_started(cmd.started_at_ms, ctx.now_ms)
+            started = check_started(cmd.started_at_ms, ctx.now_ms)
+            # Moving a running timer's start back is a manual entry in disguise: same limit.
+            if ctx.now_ms - started > MAX_ENTRY_MS:
+                raise InvalidArgument(
+                    "a running timer cannot start more than 24 hours ago", field="started_at_ms"
+                )
+            updates["started_at"] = started
     elif has_start or has_end:
         started = cmd.started_at_ms if has_start else entry.started_at
         ended = cmd.ended_at_ms if has_end else entry.ended_at or 0
