@@ -97,6 +97,17 @@ def project_activity(
     return [ActivityRecord(*row) for row in rows]
 
 
+def deleted_comment_ids(conn: sqlite3.Connection, comment_ids: list[str]) -> set[str]:
+    """The comments among these that are deleted (their text is no longer shown)."""
+    if not comment_ids:
+        return set()
+    marks = ",".join("?" * len(comment_ids))
+    found = conn.execute(
+        f"SELECT id FROM comments WHERE deleted_at IS NOT NULL AND id IN ({marks})", comment_ids
+    ).fetchall()
+    return {row[0] for row in found}
+
+
 def count_for_request(conn: sqlite3.Connection, request_id: str) -> int:
     row = conn.execute(
         "SELECT COUNT(*) FROM activity_log WHERE request_id = ?", (request_id,)

@@ -9,6 +9,7 @@ import pytest
 from hamcrest import assert_that, contains_exactly, equal_to, has_length, is_in
 
 from pm.v1 import activity_pb2 as msg
+from pm.v1 import comments_pb2 as comments_msg
 from pm.v1 import dependencies_pb2 as deps_msg
 from pm.v1 import envelope_pb2 as env
 from pm.v1 import time_entries_pb2 as time_msg
@@ -80,6 +81,43 @@ async def test_given_a_deleted_entity_when_asking_its_history_then_it_is_still_t
     )
 
     assert_that([e.action for e in history.entries], contains_exactly("deleted", "created"))
+
+
+async def test_given_a_deleted_comment_when_asking_its_history_then_its_text_is_gone(
+    connect: ClientFactory,
+) -> None:
+    alice = await connect()
+    _, item_id = await project_with_item(alice)
+    created = await alice.ok(
+        "create_comment", comments_msg.CreateComment(work_item_id=item_id, content="secret v1")
+    )
+    comment_id = created.comment.id
+    await alice.ok(
+        "update_comment",
+        comments_msg.UpdateComment(comment_id=comment_id, expected_version=1, content="v2"),
+    )
+    before_delete = await alice.ok(
+        "get_activity", msg.GetActivity(entity_type="comment", entity_id=comment_id)
+    )
+    await alice.ok(
+        "delete_comment", comments_msg.DeleteComment(comment_id=comment_id, expected_version=2)
+    )
+
+    history = await alice.ok(
+        "get_activity", msg.GetActivity(entity_type="comment", entity_id=comment_id)
+    )
+
+    assert_that(
+        [(e.field, e.old_json, e.new_json) for e in before_delete.entries if e.field],
+        contains_exactly(("content", '"secret v1"', '"v2"')),
+    )
+    assert_that(
+        [e.action for e in history.entries], contains_exactly("deleted", "updated", "created")
+    )
+    assert_that(
+        [(e.field, e.old_json, e.new_json) for e in history.entries if e.field],
+        contains_exactly(("content", "null", "null")),
+    )
 
 
 async def test_given_a_timer_switch_when_asking_the_stopped_entrys_history_then_stop_is_logged(

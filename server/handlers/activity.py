@@ -61,6 +61,13 @@ def get_activity(ctx: ReadContext, cmd: msg.GetActivity) -> msg.GetActivityResul
         project = load_project(ctx, cmd.project_id)
         found = activity.project_activity(ctx.conn, project.id, before_id=before, limit=size + 1)
     token = encode_token({"before": found[size - 1].id}) if len(found) > size else ""
-    return msg.GetActivityResult(
-        entries=[activity_to_proto(r) for r in found[:size]], next_page_token=token
+    page = found[:size]
+    erased = activity.deleted_comment_ids(
+        ctx.conn, [r.entity_id for r in page if r.entity_type == "comment"]
     )
+    entries = [activity_to_proto(r) for r in page]
+    for entry in entries:
+        # A deleted comment is a tombstone without content; its history must not keep it.
+        if entry.entity_id in erased and entry.field == "content":
+            entry.old_json = entry.new_json = "null"
+    return msg.GetActivityResult(entries=entries, next_page_token=token)
