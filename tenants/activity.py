@@ -5,6 +5,8 @@ from __future__ import annotations
 import sqlite3
 from dataclasses import dataclass
 
+from tenants import rows
+
 
 @dataclass(frozen=True)
 class ActivityItem:
@@ -77,35 +79,29 @@ def entity_history(
     conn: sqlite3.Connection, entity_type: str, entity_id: str, *, before_id: int, limit: int
 ) -> list[ActivityRecord]:
     """Newest first; before_id 0 starts at the newest."""
-    rows = conn.execute(
+    found = conn.execute(
         f"SELECT {_COLUMNS} FROM activity_log WHERE entity_type = ? AND entity_id = ?"
         " AND (? = 0 OR id < ?) ORDER BY id DESC LIMIT ?",
         (entity_type, entity_id, before_id, before_id, limit),
     ).fetchall()
-    return [ActivityRecord(*row) for row in rows]
+    return [ActivityRecord(*row) for row in found]
 
 
 def project_activity(
     conn: sqlite3.Connection, project_id: str, *, before_id: int, limit: int
 ) -> list[ActivityRecord]:
     """Newest first; before_id 0 starts at the newest."""
-    rows = conn.execute(
+    found = conn.execute(
         f"SELECT {_COLUMNS} FROM activity_log WHERE project_id = ?"
         " AND (? = 0 OR id < ?) ORDER BY id DESC LIMIT ?",
         (project_id, before_id, before_id, limit),
     ).fetchall()
-    return [ActivityRecord(*row) for row in rows]
+    return [ActivityRecord(*row) for row in found]
 
 
 def deleted_comment_ids(conn: sqlite3.Connection, comment_ids: list[str]) -> set[str]:
     """The comments among these that are deleted (their text is no longer shown)."""
-    if not comment_ids:
-        return set()
-    marks = ",".join("?" * len(comment_ids))
-    found = conn.execute(
-        f"SELECT id FROM comments WHERE deleted_at IS NOT NULL AND id IN ({marks})", comment_ids
-    ).fetchall()
-    return {row[0] for row in found}
+    return rows.ids_in_state(conn, "comments", comment_ids, deleted=True)
 
 
 def count_for_request(conn: sqlite3.Connection, request_id: str) -> int:

@@ -76,13 +76,7 @@ def list_live(conn: sqlite3.Connection, *, after_key: str, limit: int) -> list[P
 
 
 def live_ids(conn: sqlite3.Connection, project_ids: list[str]) -> set[str]:
-    if not project_ids:
-        return set()
-    marks = ",".join("?" * len(project_ids))
-    found = conn.execute(
-        f"SELECT id FROM projects WHERE deleted_at IS NULL AND id IN ({marks})", project_ids
-    ).fetchall()
-    return {row[0] for row in found}
+    return rows.ids_in_state(conn, "projects", project_ids, deleted=False)
 
 
 def update(

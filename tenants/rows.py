@@ -146,3 +146,25 @@ def soft_delete(
         " version = version + 1, updated_at = ?, updated_by = ? WHERE id = ?",
         (now_ms, actor_id, batch, now_ms, actor_id, entity_id),
     )
+
+
+def ids_in_state(
+    conn: sqlite3.Connection, table: str, entity_ids: list[str], *, deleted: bool
+) -> set[str]:
+    """Which of the ids are live (deleted=False) or soft-deleted (deleted=True) rows.
+
+    Chunked, because SQLite caps the number of bound parameters.
+    """
+    state = "IS NOT NULL" if deleted else "IS NULL"
+    found: set[str] = set()
+    unique = list(dict.fromkeys(entity_ids))
+    for start in range(0, len(unique), 500):
+        chunk = unique[start : start + 500]
+        marks = ",".join("?" * len(chunk))
+        found.update(
+            str(row[0])
+            for row in conn.execute(
+                f"SELECT id FROM {table} WHERE deleted_at {state} AND id IN ({marks})", chunk
+            )
+        )
+    return found

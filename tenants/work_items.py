@@ -388,17 +388,8 @@ def batch_dependencies(conn: sqlite3.Connection, root: WorkItemRecord) -> list[D
 
 
 def live_ids(conn: sqlite3.Connection, item_ids: list[str]) -> set[str]:
-    """Which of the items are live (chunked: SQLite caps bound parameters)."""
-    live: set[str] = set()
-    unique = list(dict.fromkeys(item_ids))
-    for start in range(0, len(unique), 500):
-        chunk = unique[start : start + 500]
-        marks = ",".join("?" * len(chunk))
-        found = conn.execute(
-            f"SELECT id FROM work_items WHERE deleted_at IS NULL AND id IN ({marks})", chunk
-        ).fetchall()
-        live.update(str(row[0]) for row in found)
-    return live
+    """Which of the items are live."""
+    return rows.ids_in_state(conn, "work_items", item_ids, deleted=False)
 
 
 def project_ids_of(conn: sqlite3.Connection, item_ids: list[str]) -> list[str]:
