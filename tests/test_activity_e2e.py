@@ -259,3 +259,30 @@ async def test_given_another_tenants_project_when_asking_its_activity_then_not_f
     error = await dora.error("get_activity", msg.GetActivity(project_id=project_id))
 
     assert_that((error.code, error.field), equal_to((env.ERROR_CODE_NOT_FOUND, "project_id")))
+
+
+async def test_given_a_cross_project_edge_when_its_blocked_item_is_deleted_then_filed_at_source(
+    connect: ClientFactory,
+) -> None:
+    alice = await connect()
+    source_project, blocker = await project_with_item(alice, "PM")
+    _, blocked = await project_with_item(alice, "WEB")
+    created = await alice.ok(
+        "create_dependency",
+        deps_msg.CreateDependency(
+            from_item_id=blocker, to_item_id=blocked, type=DEPENDENCY_TYPE_BLOCKS
+        ),
+    )
+    await alice.ok(
+        "delete_work_item", items_msg.DeleteWorkItem(work_item_id=blocked, expected_version=1)
+    )
+
+    history = await alice.ok(
+        "get_activity",
+        msg.GetActivity(entity_type="dependency", entity_id=created.dependency.id),
+    )
+
+    assert_that(
+        [(e.action, e.project_id) for e in history.entries],
+        contains_exactly(("deleted", source_project), ("created", source_project)),
+    )

@@ -335,6 +335,13 @@ def touched_projects(
     return list(dict.fromkeys([project_id, *work_items.project_ids_of(ctx.conn, ends)]))
 
 
+def source_project(ctx: ReadContext, dependency: work_items.DeletedDependency) -> str:
+    """A dependency's activity is filed under its "from" item's project, as when created."""
+    source = work_items.get(ctx.conn, dependency.from_item_id, include_deleted=True)
+    assert source is not None
+    return source.project_id
+
+
 @mutation("delete_work_item")
 def delete_work_item(ctx: WriteContext, cmd: msg.DeleteWorkItem) -> Change:
     """Soft-deletes the item, its descendants and their dependencies as one batch."""
@@ -351,7 +358,7 @@ def delete_work_item(ctx: WriteContext, cmd: msg.DeleteWorkItem) -> Change:
     for deleted in items:
         ctx.log("work_item", deleted.id, deleted.project_id, "deleted")
     for dependency in dependencies:
-        ctx.log("dependency", dependency.id, item.project_id, "deleted")
+        ctx.log("dependency", dependency.id, source_project(ctx, dependency), "deleted")
     return Change(
         result=msg.DeleteWorkItemResult(work_item_ids=item_ids, dependency_ids=dependency_ids),
         event=msg.WorkItemDeleted(work_item_ids=item_ids, dependency_ids=dependency_ids),
@@ -487,7 +494,7 @@ def restore_work_item(ctx: WriteContext, cmd: msg.RestoreWorkItem) -> Change:
     for item in items:
         ctx.log("work_item", item.id, item.project_id, "restored")
     for link in links:
-        ctx.log("dependency", link.id, root.project_id, "restored")
+        ctx.log("dependency", link.id, source_project(ctx, link), "restored")
     for item in items:
         settle_restored(ctx, item)
     wire_items = [work_item_to_proto(load_item(ctx, i.id)) for i in items]
