@@ -75,9 +75,9 @@ def create_dependency(ctx: WriteContext, cmd: msg.CreateDependency) -> Change:
     to_id = parse_id(cmd.to_item_id, "to_item_id")
     if from_id == to_id:
         raise InvalidArgument("an item cannot depend on itself", field="to_item_id")
+    dependency_id = fresh_id(ctx, cmd.id, dependencies.id_exists, "dependency")
     source = load_item(ctx, from_id, "from_item_id")
     target = load_item(ctx, to_id, "to_item_id")
-    dependency_id = fresh_id(ctx, cmd.id, dependencies.id_exists, "dependency")
     refuse_existing_pair(ctx, source.id, target.id)
     if dependency_type == BLOCKS:
         refuse_cycle(ctx, source.id, target.id)
