@@ -145,7 +145,6 @@ def test_given_10000_edges_when_checking_forward_and_backward_edges_then_answers
     conn: sqlite3.Connection,
 ) -> None:
     graph = build_graph(conn, items=2000, edges=10_000)
-    position = {item: index for index, item in enumerate(graph.items)}
 
     for source, target in refused_pairs(graph, 20):
         cycle = cycle_of(conn, source, target)
@@ -158,7 +157,6 @@ def test_given_10000_edges_when_checking_forward_and_backward_edges_then_answers
         (graph.items[i], graph.items[j]) for i, j in [(0, 1999), (5, 6), (1000, 1500), (1998, 1999)]
     ]
     for source, target in forward:
-        assert_that(position[source] < position[target], equal_to(True))
         assert_that(dependencies.find_cycle(conn, source, target), none())
 
 

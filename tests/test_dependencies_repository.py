@@ -52,7 +52,9 @@ def test_given_a_pair_with_a_dependency_when_adding_the_reverse_then_the_index_r
     a, b = make_items(conn, 2)
     add(conn, a, b)
 
-    with pytest.raises(sqlite3.IntegrityError):
+    with pytest.raises(
+        sqlite3.IntegrityError, match="UNIQUE constraint failed: index 'dependencies_pair'"
+    ):
         add(conn, b, a, RELATES_TO)
 
 
@@ -89,7 +91,9 @@ def test_given_a_self_dependency_when_inserting_then_the_check_refuses(
 ) -> None:
     (a,) = make_items(conn, 1)
 
-    with pytest.raises(sqlite3.IntegrityError):
+    with pytest.raises(
+        sqlite3.IntegrityError, match="CHECK constraint failed: from_item_id <> to_item_id"
+    ):
         add(conn, a, a)
 
 
@@ -98,7 +102,7 @@ def test_given_an_unknown_item_when_inserting_then_the_foreign_key_refuses(
 ) -> None:
     (a,) = make_items(conn, 1)
 
-    with pytest.raises(sqlite3.IntegrityError):
+    with pytest.raises(sqlite3.IntegrityError, match="FOREIGN KEY constraint failed"):
         add(conn, a, str(uuid.uuid4()))
 
 
@@ -107,7 +111,9 @@ def test_given_an_unknown_type_when_inserting_then_the_check_refuses(
 ) -> None:
     a, b = make_items(conn, 2)
 
-    with pytest.raises(sqlite3.IntegrityError):
+    with pytest.raises(
+        sqlite3.IntegrityError, match=r"CHECK constraint failed: type IN \('blocks', 'relates_to'\)"
+    ):
         add(conn, a, b, "duplicates")
 
 

@@ -46,6 +46,9 @@ async def test_given_no_cors_origins_when_a_page_fetches_healthz_then_no_cors_he
     tmp_path: Path,
 ) -> None:
     async with run_server(make_config(tmp_path)) as server:
-        _, headers, _ = await http_get(server.port, "/healthz", {"Origin": "https://evil.example"})
+        status, headers, _ = await http_get(
+            server.port, "/healthz", {"Origin": "https://evil.example"}
+        )
 
+    assert_that(status, equal_to("HTTP/1.1 200 OK"))
     assert_that("access-control-allow-origin" in headers, equal_to(False))

@@ -63,17 +63,23 @@ async def test_given_another_tenant_when_a_project_is_created_then_it_sees_nothi
 
 
 async def test_given_a_used_key_when_creating_again_then_already_exists_and_nothing_changes(
-    connect: ClientFactory,
+    connect: ClientFactory, server: RunningServer
 ) -> None:
     alice = await connect()
     await alice.ok("create_project", msg.CreateProject(key="PM", name="One"))
+    await alice.subscribe(tenant_feed=True)
 
-    error = await alice.error("create_project", msg.CreateProject(key="PM", name="Two"))
+    await assert_refused(
+        server,
+        alice,
+        "create_project",
+        msg.CreateProject(key="PM", name="Two"),
+        env.ERROR_CODE_ALREADY_EXISTS,
+        "key",
+    )
 
-    assert_that(error.code, equal_to(env.ERROR_CODE_ALREADY_EXISTS))
-    assert_that(error.field, equal_to("key"))
     listed = await alice.ok("list_projects", msg.ListProjects())
-    assert_that(listed.projects, has_length(1))
+    assert_that([p.name for p in listed.projects], equal_to(["One"]))
 
 
 # --- CreateProject -------------------------------------------------------------------------

@@ -118,7 +118,7 @@ def test_given_a_used_key_when_inserting_again_then_the_index_refuses_even_after
     old = add_project(conn)
     projects.soft_delete_cascade(conn, old.id, actor_id="alice", now_ms=2, batch="b")
 
-    with pytest.raises(sqlite3.IntegrityError):
+    with pytest.raises(sqlite3.IntegrityError, match=r"UNIQUE constraint failed: projects\.key"):
         add_project(conn)
     assert_that(projects.key_exists(conn, "PM"), equal_to(True))
 
@@ -238,7 +238,7 @@ def test_given_an_empty_project_when_cascade_deleted_then_only_the_project_is_re
 def test_given_an_unknown_project_when_a_lane_names_it_then_the_foreign_key_refuses(
     conn: sqlite3.Connection,
 ) -> None:
-    with pytest.raises(sqlite3.IntegrityError):
+    with pytest.raises(sqlite3.IntegrityError, match="FOREIGN KEY constraint failed"):
         swim_lanes.insert(
             conn,
             lane_id=str(uuid.uuid4()),

@@ -6,25 +6,16 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-import pytest
 from hamcrest import assert_that, contains_exactly, equal_to
 
 import server.handlers  # noqa: F401  (registers the commands)
 from pm.v1 import comments_pb2, time_entries_pb2, work_items_pb2
 from pm.v1 import entities_pb2 as pb
 from pm.v1 import sprints_pb2 as msg
-from server.commands import REGISTRY
 from tests.boards import create_project
 from tests.conftest import ClientFactory
 from tests.test_sprints_e2e import DAY, START
 from tests.wire import WsClient
-
-# Commands of other modules this scenario drives; it runs once they are all registered.
-NEEDED = ("move_work_item", "start_timer", "stop_timer", "create_comment", "assign_to_sprint")
-pytestmark = pytest.mark.skipif(
-    any(name not in REGISTRY for name in NEEDED),
-    reason=f"needs {', '.join(n for n in NEEDED if n not in REGISTRY)}",
-)
 
 
 @dataclass

@@ -5,9 +5,10 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, cast
+from typing import Any, TypeVar, cast
 
 import pytest
+from google.protobuf.message import Message
 from hamcrest import (
     assert_that,
     contains_exactly,
@@ -31,6 +32,15 @@ from tests.wire import WsClient
 DAY = 86_400_000
 START = 1_767_225_600_000  # 2026-01-01 UTC
 UNKNOWN_STATE = cast(pb.SprintState, 99)
+
+
+M = TypeVar("M", bound=Message)
+
+
+def _copy(message: M) -> M:
+    copied = type(message)()
+    copied.CopyFrom(message)
+    return copied
 
 
 def active_sprints(server: RunningServer, project_id: str) -> list[str]:
@@ -689,6 +699,7 @@ async def test_given_a_deleted_sprint_when_commanded_then_not_found(
     b = await board(connect)
     sprint = await make_sprint(b.alice, b.project_id)
     await b.alice.ok("delete_sprint", msg.DeleteSprint(sprint_id=sprint.id, expected_version=1))
+    command = _copy(command)  # the parametrized message is shared by every run
     command.sprint_id = sprint.id
 
     await assert_refused(server, b.alice, name, command, env.ERROR_CODE_NOT_FOUND, "sprint_id")
@@ -757,6 +768,7 @@ async def test_given_a_bad_list_when_sent_then_refused(
     connect: ClientFactory, command: msg.ListSprints, code: int, field: str
 ) -> None:
     b = await board(connect)
+    command = _copy(command)  # the parametrized message is shared by every run
     if not command.project_id:
         command.project_id = b.project_id
 

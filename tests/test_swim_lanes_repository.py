@@ -128,7 +128,10 @@ def test_given_a_live_status_value_when_inserting_it_again_then_the_index_refuse
 ) -> None:
     add_lane(conn, project.id, "qa", 0)
 
-    with pytest.raises(sqlite3.IntegrityError):
+    with pytest.raises(
+        sqlite3.IntegrityError,
+        match=r"UNIQUE constraint failed: swim_lanes\.project_id, swim_lanes\.status_value",
+    ):
         add_lane(conn, project.id, "qa", 1)
 
 
@@ -215,5 +218,5 @@ def test_given_items_when_counting_a_lanes_items_then_only_live_ones_of_that_pro
 def test_given_an_unknown_project_when_inserting_a_lane_then_the_foreign_key_refuses(
     conn: sqlite3.Connection,
 ) -> None:
-    with pytest.raises(sqlite3.IntegrityError):
+    with pytest.raises(sqlite3.IntegrityError, match="FOREIGN KEY constraint failed"):
         add_lane(conn, str(uuid.uuid4()), "qa", 0)

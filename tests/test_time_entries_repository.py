@@ -79,7 +79,9 @@ def test_given_a_running_timer_when_a_second_one_is_inserted_then_the_index_refu
     (item,) = make_items(conn, 1)
     add(conn, item, ended_at=None)
 
-    with pytest.raises(sqlite3.IntegrityError):
+    with pytest.raises(
+        sqlite3.IntegrityError, match=r"UNIQUE constraint failed: time_entries\.user_id"
+    ):
         add(conn, item, ended_at=None)
 
 
@@ -142,7 +144,7 @@ def test_given_an_update_when_applied_then_columns_change_and_version_counts_up(
 def test_given_an_unknown_item_when_inserting_then_the_foreign_key_refuses(
     conn: sqlite3.Connection,
 ) -> None:
-    with pytest.raises(sqlite3.IntegrityError):
+    with pytest.raises(sqlite3.IntegrityError, match="FOREIGN KEY constraint failed"):
         add(conn, str(uuid.uuid4()))
 
 
@@ -151,7 +153,10 @@ def test_given_an_end_before_the_start_when_inserting_then_the_check_refuses(
 ) -> None:
     (item,) = make_items(conn, 1)
 
-    with pytest.raises(sqlite3.IntegrityError):
+    with pytest.raises(
+        sqlite3.IntegrityError,
+        match="CHECK constraint failed: ended_at IS NULL OR started_at < ended_at",
+    ):
         add(conn, item, started_at=2 * HOUR, ended_at=2 * HOUR)
 
 

@@ -139,9 +139,9 @@ def test_given_an_unknown_project_or_parent_when_inserting_then_the_foreign_key_
 ) -> None:
     project_id = make_project(conn)
 
-    with pytest.raises(sqlite3.IntegrityError):
+    with pytest.raises(sqlite3.IntegrityError, match="FOREIGN KEY constraint failed"):
         make_item(conn, str(uuid.uuid4()), number=1)
-    with pytest.raises(sqlite3.IntegrityError):
+    with pytest.raises(sqlite3.IntegrityError, match="FOREIGN KEY constraint failed"):
         make_item(conn, project_id, parent_id=str(uuid.uuid4()))
 
 
@@ -151,7 +151,10 @@ def test_given_a_used_number_when_inserting_then_the_unique_index_refuses(
     project_id = make_project(conn)
     item = make_item(conn, project_id)
 
-    with pytest.raises(sqlite3.IntegrityError):
+    with pytest.raises(
+        sqlite3.IntegrityError,
+        match=r"UNIQUE constraint failed: work_items\.project_id, work_items\.number",
+    ):
         conn.execute(
             "INSERT INTO work_items (id, project_id, number, type, status, rank, title,"
             " created_at, updated_at, created_by, updated_by)"
