@@ -64,6 +64,12 @@ class Change:
     project_ids: Iterable[str] = ()
     # Project-level events also reach tenant-feed subscribers.
     tenant_level: bool = False
+    # Housekeeping to run after this change is answered and published, in a transaction of
+    # its own (never on the hot path); it may return a Change of its own, or None.
+    follow_up: FollowUp | None = None
+
+
+FollowUp = Callable[["WriteContext"], "Change | None"]
 
 
 class Unchanged(Exception):  # noqa: N818  (a signal, not an error)

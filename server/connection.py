@@ -245,6 +245,13 @@ class Connection:
         self._send(outcome.response)
         if outcome.event is not None:
             await self.services.hub.publish(outcome.event)
+        if outcome.follow_up is not None:
+            # After the answer and its event: housekeeping never delays either.
+            follow = await self.services.runner.follow_up(
+                self.principal, request_id, outcome.follow_up
+            )
+            if follow is not None:
+                await self.services.hub.publish(follow)
 
     async def _subscribe(self, request_id: str, command: session_pb2.Subscribe) -> None:
         wanted = list(dict.fromkeys(parse_id(p, "project_ids") for p in command.project_ids))

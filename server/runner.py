@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import sqlite3
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from google.protobuf.message import Message
@@ -18,7 +19,9 @@ from server import protocol
 from server.auth import Principal
 from server.commands import (
     REGISTRY,
+    Change,
     CommandSpec,
+    FollowUp,
     ReadContext,
     Unchanged,
     WriteContext,
@@ -41,12 +44,14 @@ class Outcome:
 
     response: bytes
     event: PublishedEvent | None = None
+    follow_up: FollowUp | None = None
 
 
 @dataclass(frozen=True)
 class _Applied:
     response: bytes
     stored: StoredEvent | None
+    follow_up: FollowUp | None = None
 
 
 class CommandRunner:
@@ -90,17 +95,65 @@ class CommandRunner:
             applied: _Applied = await db.write(
                 lambda conn: _apply(conn, spec, principal, request_id, command, fp)
             )
-        event = None
-        if applied.stored is not None:
-            stored = applied.stored
-            event = PublishedEvent(
-                tenant_id=principal.tenant_id,
-                seq=stored.seq,
-                project_ids=stored.project_ids,
-                tenant_level=stored.tenant_level,
-                frame=protocol.event_frame(stored.seq, stored.payload),
-            )
-        return Outcome(applied.response, event)
+        return Outcome(applied.response, _published(principal, applied.stored), applied.follow_up)
+
+    async def follow_up(
+        self, principal: Principal, request_id: str, work: FollowUp
+    ) -> PublishedEvent | None:
+        """Run a change's housekeeping as a change of its own; its event, if any.
+
+        Not recorded for idempotency: it answers no request. Failures are logged, not raised:
+        the command that asked for it has already succeeded.
+        """
+        follow_request = f"{request_id}:follow-up"
+        try:
+            async with self._databases.lease(principal.tenant_id) as db:
+                stored = await db.write(
+                    lambda conn: _store(conn, principal, follow_request, work)[0]
+                )
+        except Exception:
+            log.exception("follow-up of request %s failed", request_id)
+            return None
+        return _published(principal, stored)
+
+
+def _published(principal: Principal, stored: StoredEvent | None) -> PublishedEvent | None:
+    if stored is None:
+        return None
+    return PublishedEvent(
+        tenant_id=principal.tenant_id,
+        seq=stored.seq,
+        project_ids=stored.project_ids,
+        tenant_level=stored.tenant_level,
+        frame=protocol.event_frame(stored.seq, stored.payload),
+    )
+
+
+def _store(
+    conn: sqlite3.Connection,
+    principal: Principal,
+    request_id: str,
+    mutation: Callable[[WriteContext], Change | None],
+) -> tuple[StoredEvent | None, Change | None]:
+    """Run a mutation with its ChangeSet and append its one event (if it made a change)."""
+    timestamp = now_ms()
+    changes = ChangeSet(conn, actor_id=principal.user_id, request_id=request_id, now_ms=timestamp)
+    change = mutation(WriteContext(conn, principal, timestamp, request_id, changes))
+    if change is None or change.event is None:
+        return None, change
+    event = env.Event(
+        project_ids=list(dict.fromkeys(change.project_ids)),
+        occurred_at_ms=timestamp,
+        actor_id=principal.user_id,
+        request_id=request_id,
+    )
+    getattr(event, snake_case(type(change.event).__name__)).CopyFrom(change.event)
+    stored = changes.append_event(
+        project_ids=event.project_ids,
+        tenant_level=change.tenant_level,
+        payload=event.SerializeToString(),
+    )
+    return stored, change
 
 
 def _apply(
@@ -119,25 +172,10 @@ def _apply(
                 "request_id was already used for a different command", field="request_id"
             )
         return _Applied(prior.response, None)
-    assert spec.mutation is not None
-    timestamp = now_ms()
-    changes = ChangeSet(conn, actor_id=principal.user_id, request_id=request_id, now_ms=timestamp)
-    ctx = WriteContext(conn, principal, timestamp, request_id, changes)
-    change = spec.mutation(ctx, command)
-    stored = None
-    if change.event is not None:
-        event = env.Event(
-            project_ids=list(dict.fromkeys(change.project_ids)),
-            occurred_at_ms=timestamp,
-            actor_id=principal.user_id,
-            request_id=request_id,
-        )
-        getattr(event, snake_case(type(change.event).__name__)).CopyFrom(change.event)
-        stored = changes.append_event(
-            project_ids=event.project_ids,
-            tenant_level=change.tenant_level,
-            payload=event.SerializeToString(),
-        )
+    mutation = spec.mutation
+    assert mutation is not None
+    stored, change = _store(conn, principal, request_id, lambda ctx: mutation(ctx, command))
+    assert change is not None
     response = protocol.encode_result(request_id, spec.name, change.result)
     processed_requests.record(
         conn,
@@ -146,6 +184,6 @@ def _apply(
         fingerprint=fingerprint,
         response=response,
         seq=stored.seq if stored else None,
-        now_ms=timestamp,
+        now_ms=now_ms(),
     )
-    return _Applied(response, stored)
+    return _Applied(response, stored, change.follow_up)

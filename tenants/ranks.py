@@ -58,3 +58,30 @@ def _midpoint(a: str, b: str | None) -> str:
     if b is not None and len(b) > 1:
         return b[:1]
     return DIGITS[digit_a] + _midpoint(a[1:], None)
+
+
+# A move that produces a key longer than this asks for its lane to be rewritten evenly.
+REBALANCE_AT = 32
+
+
+def evenly(count: int) -> list[str]:
+    """`count` short keys in increasing order, spread evenly with room around each.
+
+    The width is chosen so neighbours are at least 4 apart, and no key ends in '0', so
+    later moves find space between any two of them.
+    """
+    width = 1
+    while _BASE**width < 4 * (count + 1):
+        width += 1
+    step = _BASE**width // (count + 1)
+    keys = []
+    for index in range(1, count + 1):
+        value = step * index
+        if value % _BASE == 0:
+            value += 1  # a key ending in '0' leaves no room below it; step >= 4 keeps order
+        digits = []
+        for _ in range(width):
+            value, digit = divmod(value, _BASE)
+            digits.append(DIGITS[digit])
+        keys.append("".join(reversed(digits)))
+    return keys

@@ -155,6 +155,16 @@ def lane_end_rank(
     return row[0] if row and row[0] is not None else None
 
 
+def lane_ranks(conn: sqlite3.Connection, project_id: str, status: str) -> list[tuple[str, str]]:
+    """(id, rank) of a lane's live items in order."""
+    found = conn.execute(
+        "SELECT id, rank FROM work_items WHERE project_id = ? AND status = ?"
+        " AND deleted_at IS NULL ORDER BY rank",
+        (project_id, status),
+    ).fetchall()
+    return [(str(row[0]), str(row[1])) for row in found]
+
+
 def rank_taken(
     conn: sqlite3.Connection, project_id: str, status: str, rank: str, *, exclude_id: str
 ) -> bool:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from hamcrest import assert_that, equal_to, greater_than, less_than
+from hamcrest import assert_that, equal_to, greater_than, has_length, less_than
 from hypothesis import assume, given
 from hypothesis import strategies as st
 
@@ -79,3 +79,18 @@ def test_given_a_valid_key_when_ranking_after_or_before_then_the_key_is_outside_
 
     assert_that(after > key and ranks.is_valid(after), equal_to(True))
     assert_that(before < key and ranks.is_valid(before), equal_to(True))
+
+
+@pytest.mark.parametrize("count", [0, 1, 2, 61, 62, 1000, 20_000])
+def test_given_a_lane_size_when_spreading_keys_evenly_then_short_valid_increasing_with_room(
+    count: int,
+) -> None:
+    keys = ranks.evenly(count)
+
+    assert_that(keys, equal_to(sorted(set(keys))))
+    assert_that(keys, has_length(count))
+    assert_that(all(ranks.is_valid(key) for key in keys), equal_to(True))
+    assert_that(all(len(key) <= 4 for key in keys), equal_to(True))
+    for before, after in zip([None, *keys], [*keys, None], strict=True):
+        middle = ranks.between(before, after)
+        assert_that((before or "") < middle and (after is None or middle < after), equal_to(True))

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import functools
+import json
+
 from google.protobuf.message import Message
 
 from pm.v1 import entities_pb2 as pb
@@ -320,11 +323,43 @@ def move_work_item(ctx: WriteContext, cmd: msg.MoveWorkItem) -> Change:
     if not changes:
         raise Unchanged(msg.MoveWorkItemResult(work_item=before))
     log_changes(ctx, "work_item", item.id, item.project_id, changes, action="moved")
+    long_keys = len(rank) > ranks.REBALANCE_AT
     return Change(
         result=msg.MoveWorkItemResult(work_item=after, changes=changes),
         event=msg.WorkItemMoved(work_item=after, changes=changes),
         project_ids=[item.project_id],
+        follow_up=functools.partial(rerank_lane, project_id=item.project_id, status=status)
+        if long_keys
+        else None,
     )
+
+
+def rerank_lane(ctx: WriteContext, *, project_id: str, status: str) -> Change | None:
+    """Rewrite a lane's rank keys evenly, in the same order: one row and one activity row
+    per item whose key changes, under one WorkItemsReranked event. Runs after a move that
+    made a long key, in a transaction of its own; None when another already did it."""
+    lane = work_items.lane_ranks(ctx.conn, project_id, status)
+    if all(len(rank) <= ranks.REBALANCE_AT for _, rank in lane):
+        return None
+    moved: list[msg.RankChange] = []
+    for (item_id, old_rank), new_rank in zip(lane, ranks.evenly(len(lane)), strict=True):
+        if new_rank == old_rank:
+            continue
+        record = work_items.update(
+            ctx.conn, item_id, {"rank": new_rank}, actor_id=ctx.user_id, now_ms=ctx.now_ms
+        )
+        ctx.log(
+            "work_item",
+            item_id,
+            project_id,
+            "reranked",
+            "rank",
+            json.dumps(old_rank),
+            json.dumps(new_rank),
+        )
+        moved.append(msg.RankChange(work_item_id=item_id, rank=new_rank, version=record.version))
+    event = msg.WorkItemsReranked(project_id=project_id, status=status, ranks=moved)
+    return Change(result=event, event=event, project_ids=[project_id])
 
 
 def touched_projects(
