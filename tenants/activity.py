@@ -104,13 +104,6 @@ def deleted_comment_ids(conn: sqlite3.Connection, comment_ids: list[str]) -> set
     return rows.ids_in_state(conn, "comments", comment_ids, deleted=True)
 
 
-def count_for_request(conn: sqlite3.Connection, request_id: str) -> int:
-    row = conn.execute(
-        "SELECT COUNT(*) FROM activity_log WHERE request_id = ?", (request_id,)
-    ).fetchone()
-    return int(row[0])
-
-
 # The table behind each entity type the log names (from code, never from a client).
 ENTITY_TABLES = {
     "project": "projects",
@@ -125,6 +118,4 @@ ENTITY_TABLES = {
 
 def entity_exists(conn: sqlite3.Connection, entity_type: str, entity_id: str) -> bool:
     """Whether the entity ever existed in this tenant; deleted ones keep their history."""
-    table = ENTITY_TABLES[entity_type]
-    found = conn.execute(f"SELECT 1 FROM {table} WHERE id = ?", (entity_id,)).fetchone()
-    return found is not None
+    return rows.id_exists(conn, ENTITY_TABLES[entity_type], entity_id)
