@@ -1,9 +1,4 @@
-"""`python -m server`: serve pm-server under uvicorn.
-
-uvicorn's websockets-sansio implementation with per-message deflate off: deflate costs
-about 120 KiB per idle connection (26 KiB without) and defeats encoding an event once
-for all receivers. Frames over PM_MAX_MESSAGE_BYTES are refused by uvicorn with 1009.
-"""
+"""`python -m server`: serve pm-server under uvicorn (settings in server/serve.py)."""
 
 from __future__ import annotations
 
@@ -17,6 +12,7 @@ import uvicorn
 
 from server.app import create_app
 from server.config import Config, ConfigError
+from server.serve import uvicorn_config
 from server.tokens import mint_token
 
 
@@ -56,17 +52,7 @@ def main(argv: list[str] | None = None) -> int:
     # handler found before it started; with the default one the process would die of it
     # after a clean shutdown. This one turns a requested stop into exit status 0.
     signal.signal(signal.SIGTERM, _exit_cleanly)
-    uvicorn.run(
-        app,
-        host=config.host,
-        port=config.port,
-        ws="websockets-sansio",
-        ws_per_message_deflate=False,
-        ws_max_size=config.max_message_bytes,
-        lifespan="on",
-        timeout_graceful_shutdown=config.graceful_shutdown_seconds,
-        log_level=args.log_level,
-    )
+    uvicorn.Server(uvicorn_config(app, config, log_level=args.log_level)).run()
     return 0
 
 

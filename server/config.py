@@ -18,6 +18,27 @@ from tenants.database import Synchronous
 DEVELOPMENT_JWT_SECRET = "pm-development-secret-change-me-0123456789"
 
 _SYNCHRONOUS = ("OFF", "NORMAL", "FULL", "EXTRA")
+# What pyjwt verifies with one configured key; "none" is never among them.
+_ALGORITHMS = frozenset(
+    {
+        "HS256",
+        "HS384",
+        "HS512",
+        "RS256",
+        "RS384",
+        "RS512",
+        "ES256",
+        "ES384",
+        "ES512",
+        "PS256",
+        "PS384",
+        "PS512",
+        "EdDSA",
+    }
+)
+MIN_MESSAGE_BYTES = 256 * 1024
+# RFC 7518 3.2: an HMAC key at least as long as the hash (HS256: 32 bytes).
+MIN_PRODUCTION_SECRET_BYTES = 32
 
 
 class ConfigError(ValueError):
@@ -42,6 +63,15 @@ class Config:
     heartbeat_timeout_ms: int = 0
     max_message_bytes: int = 1_048_576
     send_queue_limit: int = 1024
+    # Bytes queued for one connection before it is cut off with 4008.
+    send_queue_bytes: int = 4 * 1_048_576
+    # How long a close may wait for the peer before the socket is torn down.
+    close_timeout_ms: int = 5_000
+    # A request whose headers have not all arrived by then is dropped.
+    header_timeout_ms: int = 5_000
+    # A replay longer than either answers RESYNC_REQUIRED: reload in bulk instead.
+    max_replay_events: int = 50_000
+    max_replay_bytes: int = 32 * 1_048_576
     allowed_origins: tuple[str, ...] = ()
     broker_url: str = ""
     cors_origins: tuple[str, ...] = ()
@@ -59,8 +89,9 @@ class Config:
             raise ConfigError("PM_HEARTBEAT_INTERVAL_MS must be positive")
         if self.sqlite_synchronous not in _SYNCHRONOUS:
             raise ConfigError(f"PM_SQLITE_SYNCHRONOUS must be one of {', '.join(_SYNCHRONOUS)}")
-        if self.max_message_bytes < 1024:
-            raise ConfigError("PM_MAX_MESSAGE_BYTES must be at least 1024")
+        if self.max_message_bytes < MIN_MESSAGE_BYTES:
+            # A list page holds at least one item; a 64 KiB description must fit in one frame.
+            raise ConfigError(f"PM_MAX_MESSAGE_BYTES must be at least {MIN_MESSAGE_BYTES}")
         if self.heartbeat_timeout_ms <= self.heartbeat_interval_ms:
             raise ConfigError("PM_HEARTBEAT_TIMEOUT_MS must be longer than the interval")
         if self.broker_url and not self.broker_url.startswith("memory:"):
@@ -68,16 +99,54 @@ class Config:
         if self.jwt_public_key and any(a.upper().startswith("HS") for a in self.jwt_algorithms):
             # pyjwt refuses a PEM key as an HMAC secret: every token would fail at runtime.
             raise ConfigError("PM_JWT_PUBLIC_KEY needs PM_JWT_ALGORITHMS such as RS256 or ES256")
+        if not self.jwt_public_key and not any(a.startswith("HS") for a in self.jwt_algorithms):
+            raise ConfigError(
+                f"PM_JWT_ALGORITHMS={','.join(self.jwt_algorithms)} needs PM_JWT_PUBLIC_KEY"
+            )
         if self.send_queue_limit < 1:
             raise ConfigError("PM_SEND_QUEUE_LIMIT must be positive")
+        if self.send_queue_bytes < self.max_message_bytes:
+            raise ConfigError(
+                "PM_SEND_QUEUE_BYTES must hold at least one PM_MAX_MESSAGE_BYTES frame"
+            )
+        for name in ("close_timeout_ms", "header_timeout_ms", "max_replay_events"):
+            if getattr(self, name) <= 0:
+                raise ConfigError(f"PM_{name.upper()} must be positive")
+        if self.max_replay_bytes < self.max_message_bytes:
+            raise ConfigError(
+                "PM_MAX_REPLAY_BYTES must hold at least one PM_MAX_MESSAGE_BYTES frame"
+            )
+        self._check_algorithms()
+
+    def _check_algorithms(self) -> None:
+        if not self.jwt_algorithms:
+            raise ConfigError("PM_JWT_ALGORITHMS must name at least one algorithm")
+        for algorithm in self.jwt_algorithms:
+            if algorithm not in _ALGORITHMS:
+                raise ConfigError(
+                    f"PM_JWT_ALGORITHMS: {algorithm!r} is not accepted;"
+                    f" use one of {', '.join(sorted(_ALGORITHMS))}"
+                )
+        hmac = [a for a in self.jwt_algorithms if a.startswith("HS")]
+        if hmac and len(hmac) != len(self.jwt_algorithms):
+            # One key verifies every algorithm: a public key is no HMAC secret, and the reverse.
+            raise ConfigError("PM_JWT_ALGORITHMS: do not mix HMAC (HS*) with public-key algorithms")
 
     @property
     def uses_development_secret(self) -> bool:
         return self.jwt_secret == DEVELOPMENT_JWT_SECRET and not self.jwt_public_key
 
     def check_for_production(self) -> None:
-        if self.env == "production" and self.uses_development_secret:
+        if self.env != "production":
+            return
+        if self.uses_development_secret:
             raise ConfigError("PM_ENV=production refuses the development JWT secret")
+        uses_hmac = any(a.startswith("HS") for a in self.jwt_algorithms)
+        if uses_hmac and len(self.jwt_secret.encode("utf-8")) < MIN_PRODUCTION_SECRET_BYTES:
+            raise ConfigError(
+                f"PM_ENV=production needs a PM_JWT_SECRET of at least"
+                f" {MIN_PRODUCTION_SECRET_BYTES} bytes"
+            )
 
     def replace(self, **changes: Any) -> Config:
         if self._derived_timeout and "heartbeat_timeout_ms" not in changes:

@@ -12,6 +12,7 @@ import uvicorn
 
 from server.app import create_app
 from server.config import Config
+from server.serve import uvicorn_config
 from server.tokens import mint_token
 
 
@@ -50,6 +51,7 @@ def make_config(tmp_path: object, **overrides: object) -> Config:
         data_dir=tmp_path,  # type: ignore[arg-type]
         jwt_secret="test-secret-0123456789-0123456789-abcdef",
         heartbeat_interval_ms=30_000,
+        graceful_shutdown_seconds=5,
     )
     return base.replace(**overrides)
 
@@ -60,15 +62,7 @@ async def run_server(config: Config) -> AsyncIterator[RunningServer]:
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     sock.bind(("127.0.0.1", 0))
     port = sock.getsockname()[1]
-    uv_config = uvicorn.Config(
-        create_app(config),
-        ws="websockets-sansio",
-        ws_per_message_deflate=False,
-        ws_max_size=config.max_message_bytes,
-        lifespan="on",
-        log_level="warning",
-        timeout_graceful_shutdown=5,
-    )
+    uv_config = uvicorn_config(create_app(config), config, log_level="warning")
     uv_server = uvicorn.Server(uv_config)
     task = asyncio.create_task(uv_server.serve(sockets=[sock]))
     try:

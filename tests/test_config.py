@@ -23,6 +23,7 @@ def test_given_pm_variables_when_reading_the_environment_then_each_is_parsed_by_
             "PM_MAX_OPEN_TENANTS": "12",
             "PM_SQLITE_SYNCHRONOUS": "full",
             "PM_JWT_ALGORITHMS": "RS256, ES256",
+            "PM_JWT_PUBLIC_KEY": "-----BEGIN PUBLIC KEY-----",
             "PM_JWT_AUDIENCE": "pm",
             "PM_ALLOWED_ORIGINS": "https://a.example, ,https://b.example,",
             "PM_HEARTBEAT_INTERVAL_MS": "1000",

@@ -24,6 +24,7 @@ from pm.v1 import envelope_pb2 as env
 from pm.v1 import projects_pb2 as projects_msg
 from pm.v1 import session_pb2
 from server.auth import Principal
+from server.config import MIN_MESSAGE_BYTES
 from server.connection import Connection
 from server.hub import InProcessHub, PublishedEvent
 from server.protocol import CloseCode
@@ -185,42 +186,49 @@ async def test_given_a_text_frame_when_sent_then_closed_with_1003(server: Runnin
     assert_that(code, equal_to(CloseCode.UNSUPPORTED_DATA))
 
 
+def _varint(value: int) -> bytes:
+    out = bytearray()
+    while value > 0x7F:
+        out.append(value & 0x7F | 0x80)
+        value >>= 7
+    out.append(value)
+    return bytes(out)
+
+
 def _frame_of_size(size: int, request_id: str) -> bytes:
-    """A valid CreateProject frame of exactly `size` bytes (padded in its description)."""
-    pad = 0
-    for _ in range(10):  # each step lands closer; varint length prefixes may shift a few bytes
-        frame = client_frame(
-            "create_project",
-            projects_msg.CreateProject(key="PM", name="P", description="x" * pad),
-            request_id,
-        )
+    """A valid Ping frame of exactly `size` bytes, padded with a field this server does not
+    know (protobuf keeps unknown fields, so the frame still parses as a Ping)."""
+    base = client_frame("ping", session_pb2.Ping(), request_id)
+    tag = _varint(1000 << 3 | 2)  # field 1000, length-delimited
+    pad = size - len(base) - len(tag)
+    while True:  # the length prefix's own size shifts the padding by a byte or two
+        frame = base + tag + _varint(pad) + b"x" * pad
         if len(frame) == size:
             return frame
-        pad += size - len(frame)
-    raise AssertionError(f"no frame of exactly {size} bytes")
+        pad -= len(frame) - size
 
 
 async def test_given_a_frame_over_the_size_limit_when_sent_then_closed_with_1009(
     tmp_path: Path,
 ) -> None:
-    async with run_server(make_config(tmp_path, max_message_bytes=2048)) as running:
+    async with run_server(make_config(tmp_path, max_message_bytes=MIN_MESSAGE_BYTES)) as running:
         client = await open_client(running.ws_url, running.token())
 
-        await client.send_raw(_frame_of_size(2049, "over"))
+        await client.send_raw(_frame_of_size(MIN_MESSAGE_BYTES + 1, "over"))
 
         code, _ = await close_code(client.ws)
         assert_that(code, equal_to(CloseCode.MESSAGE_TOO_BIG))
 
 
 async def test_given_a_frame_at_the_size_limit_when_sent_then_it_is_read(tmp_path: Path) -> None:
-    async with run_server(make_config(tmp_path, max_message_bytes=2048)) as running:
+    async with run_server(make_config(tmp_path, max_message_bytes=MIN_MESSAGE_BYTES)) as running:
         client = await open_client(running.ws_url, running.token())
         try:
-            await client.send_raw(_frame_of_size(2048, "at-limit"))
+            await client.send_raw(_frame_of_size(MIN_MESSAGE_BYTES, "at-limit"))
 
-            response = await client.response("at-limit")
+            pong = await client._wait_for(lambda m: m.WhichOneof("payload") == "pong")
 
-            assert_that(response.create_project.project.key, equal_to("PM"))
+            assert_that(pong.pong.request_id, equal_to("at-limit"))
         finally:
             await client.close()
 
