@@ -257,7 +257,8 @@ class Connection:
         wanted = list(dict.fromkeys(parse_id(p, "project_ids") for p in command.project_ids))
         if not wanted and not command.tenant_feed:
             raise InvalidArgument("name project_ids or tenant_feed", field="project_ids")
-        since = command.since_seq
+        # None: live only. A number (0 included): replay the events after it.
+        since = command.since_seq if command.HasField("since_seq") else None
         tenant_id = self.principal.tenant_id
         hub = self.services.hub
 
@@ -273,7 +274,7 @@ class Connection:
             if missing:
                 raise NotFound(f"project {sorted(missing)[0]} not found", field="project_ids")
             current = event_log.current_seq(conn)
-            if since == 0:
+            if since is None:
                 return current, []
             if since > current:
                 raise InvalidArgument(
@@ -317,7 +318,7 @@ class Connection:
         result = session_pb2.SubscribeResult(
             project_ids=sorted(self.projects),
             tenant_feed=self.tenant_feed,
-            replay_to_seq=(replay[-1].seq if replay else since),
+            replay_to_seq=(replay[-1].seq if replay else since or 0),
             current_seq=current,
         )
         self._send(protocol.encode_result(request_id, "subscribe", result))
@@ -326,7 +327,7 @@ class Connection:
             # Live for an earlier scope, or committed after the read: the replay lacks it.
             # Otherwise the replay carries it, or (at or below since_seq) the client has it.
             return (
-                since == 0
+                since is None
                 or event.seq > current
                 or delivered_live(event.seq, event.project_ids, event.tenant_level)
             )

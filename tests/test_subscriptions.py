@@ -8,9 +8,10 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import sqlite3
 import uuid
 from collections.abc import AsyncIterator, Callable
-from contextlib import asynccontextmanager
+from contextlib import asynccontextmanager, closing
 from pathlib import Path
 from typing import Any, cast
 
@@ -32,7 +33,8 @@ from tests.helpers_foundation import (
     fake_connection,
     principal,
 )
-from tests.server_fixture import make_config
+from tests.server_fixture import RunningServer, make_config
+from tests.tenant_state import tenant_file
 from tests.wire import WsClient
 
 
@@ -150,6 +152,56 @@ async def test_given_events_after_since_seq_when_subscribing_then_response_repla
     assert_that([e.request_id != "" for e in replayed], contains_exactly(True, True, True))
     assert_that(live.seq, equal_to(8))
     assert_that(await bob.events_until_quiet(), empty())
+
+
+async def test_given_an_empty_tenant_loaded_when_subscribing_with_since_seq_0_then_seq_1_replays(
+    connect: ClientFactory,
+) -> None:
+    bob = await connect(user="bob")
+    loaded_at = bob.welcome.current_seq  # an empty tenant: 0
+    alice = await connect()
+    await create_project(alice, "AB")  # seq 1, after bob loaded
+
+    result = await bob.subscribe(tenant_feed=True, since_seq=loaded_at)
+
+    events = await bob.events_until_quiet()
+    assert_that(loaded_at, equal_to(0))
+    assert_that(_seqs(events), contains_exactly(1))
+    assert_that(result.replay_to_seq, equal_to(1))
+
+
+async def test_given_no_since_seq_when_subscribing_then_live_events_only(
+    connect: ClientFactory,
+) -> None:
+    alice = await connect()
+    await create_project(alice, "AB")  # seq 1
+    bob = await connect(user="bob")
+
+    result = await bob.subscribe(tenant_feed=True)
+    before = await bob.events_until_quiet()
+    await create_project(alice, "CD")  # seq 2
+
+    assert_that(before, empty())
+    assert_that(result.replay_to_seq, equal_to(0))
+    assert_that((await bob.event()).seq, equal_to(2))
+
+
+async def test_given_seq_1_pruned_when_subscribing_with_since_seq_0_then_resync_required(
+    connect: ClientFactory, server: RunningServer
+) -> None:
+    alice = await connect()
+    await create_project(alice, "AB")  # seq 1
+    await create_project(alice, "CD")  # seq 2
+    with closing(sqlite3.connect(tenant_file(server))) as conn:
+        # What retention will do: the oldest event leaves the log (its references with it).
+        conn.execute("PRAGMA foreign_keys = OFF")
+        conn.execute("DELETE FROM event_projects WHERE seq = 1")
+        conn.execute("DELETE FROM events WHERE seq = 1")
+        conn.commit()
+
+    error = await alice.error("subscribe", session_pb2.Subscribe(tenant_feed=True, since_seq=0))
+
+    assert_that(error.code, equal_to(env.ERROR_CODE_RESYNC_REQUIRED))
 
 
 async def test_given_a_live_subscription_when_resubscribing_with_since_seq_then_no_duplicates(

@@ -106,7 +106,7 @@ class WsClient:
                 events.append(message.event)
 
     async def subscribe(
-        self, *project_ids: str, tenant_feed: bool = False, since_seq: int = 0
+        self, *project_ids: str, tenant_feed: bool = False, since_seq: int | None = None
     ) -> Any:
         return await self.ok(
             "subscribe",
