@@ -66,39 +66,80 @@ def events_after(
     project_ids: Iterable[str],
     tenant_feed: bool,
 ) -> list[StoredEvent]:
-    """Stored events in (since_seq, up_to_seq] touching one of the projects, in seq order."""
-    projects = list(project_ids)
-    clauses = []
-    params: list[object] = [since_seq, up_to_seq]
-    if projects:
-        marks = ",".join("?" * len(projects))
-        clauses.append(
-            f"e.seq IN (SELECT seq FROM event_projects WHERE project_id IN ({marks})"
-            " AND seq > ? AND seq <= ?)"
-        )
-        params.extend(projects)
-        params.extend([since_seq, up_to_seq])
-    if tenant_feed:
-        clauses.append("e.tenant_level = 1")
-    if not clauses:
+    """Stored events in (since_seq, up_to_seq] touching one of the projects, in seq order.
+
+    Linear in the events read: the matching seqs come from one range scan per project over
+    event_projects' (project_id, seq) key (and the tenant-level ones by a range over
+    events), then each event and its projects by their keys. A subquery correlated on seq
+    alone would scan event_projects once per event, since its key starts with project_id.
+    """
+    seqs = matching_seqs(
+        conn,
+        since_seq=since_seq,
+        up_to_seq=up_to_seq,
+        project_ids=project_ids,
+        tenant_feed=tenant_feed,
+    )
+    if not seqs:
         return []
-    rows = conn.execute(
-        "SELECT e.seq, e.tenant_level, e.occurred_at, e.actor_id, e.request_id, e.payload,"
-        " (SELECT group_concat(project_id, char(31)) FROM event_projects p"
-        "  WHERE p.seq = e.seq) AS projects"
-        f" FROM events e WHERE e.seq > ? AND e.seq <= ? AND ({' OR '.join(clauses)})"
-        " ORDER BY e.seq",
-        params,
-    ).fetchall()
-    return [
-        StoredEvent(
-            seq=row["seq"],
-            project_ids=tuple(row["projects"].split("\x1f")) if row["projects"] else (),
-            tenant_level=bool(row["tenant_level"]),
-            occurred_at=row["occurred_at"],
-            actor_id=row["actor_id"],
-            request_id=row["request_id"],
-            payload=bytes(row["payload"]),
+    found: list[StoredEvent] = []
+    for chunk in _chunks(seqs, 500):
+        marks = ",".join("?" * len(chunk))
+        projects: dict[int, list[str]] = {}
+        for seq, project_id in conn.execute(
+            f"SELECT seq, project_id FROM event_projects WHERE seq IN ({marks})",
+            chunk,
+        ):
+            projects.setdefault(seq, []).append(project_id)
+        rows = conn.execute(
+            "SELECT seq, tenant_level, occurred_at, actor_id, request_id, payload FROM events"
+            f" WHERE seq IN ({marks}) ORDER BY seq",
+            chunk,
+        ).fetchall()
+        found.extend(
+            StoredEvent(
+                seq=row[0],
+                project_ids=tuple(projects.get(row[0], ())),
+                tenant_level=bool(row[1]),
+                occurred_at=row[2],
+                actor_id=row[3],
+                request_id=row[4],
+                payload=bytes(row[5]),
+            )
+            for row in rows
         )
-        for row in rows
-    ]
+    return found
+
+
+def matching_seqs(
+    conn: sqlite3.Connection,
+    *,
+    since_seq: int,
+    up_to_seq: int,
+    project_ids: Iterable[str],
+    tenant_feed: bool,
+) -> list[int]:
+    """The seqs in (since_seq, up_to_seq] a subscription matches, ascending."""
+    found: set[int] = set()
+    for project_id in dict.fromkeys(project_ids):
+        found.update(
+            row[0]
+            for row in conn.execute(
+                "SELECT seq FROM event_projects WHERE project_id = ? AND seq > ? AND seq <= ?",
+                (project_id, since_seq, up_to_seq),
+            )
+        )
+    if tenant_feed:
+        found.update(
+            row[0]
+            for row in conn.execute(
+                "SELECT seq FROM events WHERE seq > ? AND seq <= ? AND tenant_level = 1",
+                (since_seq, up_to_seq),
+            )
+        )
+    return sorted(found)
+
+
+def _chunks(values: list[int], size: int) -> Iterable[list[int]]:
+    for start in range(0, len(values), size):
+        yield values[start : start + size]
