@@ -64,8 +64,10 @@ class TenantDatabase:
         migrations: tuple[Migration, ...],
         synchronous: Synchronous = "NORMAL",
         max_batch: int = 256,
+        connection_factory: type[sqlite3.Connection] = sqlite3.Connection,
     ) -> None:
         self.tenant_id = tenant_id
+        self._factory = connection_factory
         self.path = path
         self.stats = DatabaseStats()
         self._migrations = migrations
@@ -131,7 +133,6 @@ class TenantDatabase:
             self._opened.set()
             return
         self._opened.set()
-        conn = self._conn
         try:
             pending: _Job | None = None
             # The close sentinel may be taken while gathering a batch; it must not be lost,
@@ -142,31 +143,59 @@ class TenantDatabase:
                 pending = None
                 if job is None:
                     break
-                if job.kind == "read":
-                    self._deliver([self._call(conn, job)])
-                    continue
                 batch = [job]
-                while len(batch) < self._max_batch:
-                    try:
-                        nxt = self._queue.get_nowait()
-                    except queue.Empty:
-                        break
-                    if nxt is None:
-                        stopping = True
-                        break
-                    if nxt.kind == "write":
-                        batch.append(nxt)
-                    else:
-                        pending = nxt
-                        break
-                self._deliver(self._commit_batch(conn, batch))
+                if job.kind == "write":
+                    while len(batch) < self._max_batch:
+                        try:
+                            nxt = self._queue.get_nowait()
+                        except queue.Empty:
+                            break
+                        if nxt is None:
+                            stopping = True
+                            break
+                        if nxt.kind == "write":
+                            batch.append(nxt)
+                        else:
+                            pending = nxt
+                            break
+                self._deliver(self._run_contained(batch))
         finally:
+            self._reset_connection()
+
+    def _run_contained(self, batch: list[_Job]) -> list[_Outcome]:
+        """Run a read or a batch of writes; whatever fails, every job hears and the thread
+        lives on: a thread that died would leave every later caller of the tenant waiting."""
+        try:
+            if batch[0].kind == "read":
+                return [self._call(self._conn_or_reconnect(), batch[0])]
+            return self._commit_batch(self._conn_or_reconnect(), batch)
+        except BaseException as exc:
+            log.exception("tenant %s: the database thread recovered from a failure", self.tenant_id)
+            self._reset_connection()
+            return [_Outcome(job, error=exc) for job in batch]
+
+    def _conn_or_reconnect(self) -> sqlite3.Connection:
+        if self._conn is None:
+            self._conn = self._connect()
+        return self._conn
+
+    def _reset_connection(self) -> None:
+        """Drop a connection left inside a transaction it could not end; the next job opens
+        a fresh one (closing rolls the open transaction back)."""
+        conn, self._conn = self._conn, None
+        if conn is None:
+            return
+        try:
             conn.close()
+        except sqlite3.Error:
+            log.warning("tenant %s: closing a failed connection failed too", self.tenant_id)
 
     def _connect(self) -> sqlite3.Connection:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         # isolation_level=None: we issue BEGIN/COMMIT ourselves.
-        conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
+        conn = sqlite3.connect(
+            self.path, isolation_level=None, check_same_thread=False, factory=self._factory
+        )
         conn.row_factory = sqlite3.Row
         conn.execute("PRAGMA busy_timeout = 10000")
         conn.execute("PRAGMA journal_mode = WAL")
@@ -205,7 +234,11 @@ class TenantDatabase:
             # the error escape would end the thread and leave every later caller waiting.
             log.exception("tenant %s: batch of %d writes failed", self.tenant_id, len(batch))
             if conn.in_transaction:
-                conn.execute("ROLLBACK")
+                try:
+                    conn.execute("ROLLBACK")
+                except sqlite3.Error:
+                    log.exception("tenant %s: the batch's ROLLBACK failed", self.tenant_id)
+                    self._reset_connection()
             failed = [_Outcome(o.job, error=o.error or exc) for o in outcomes]
             return failed + [_Outcome(job, error=exc) for job in batch[len(outcomes) :]]
         self.stats.commits += 1

@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import re
+import sqlite3
 from collections import OrderedDict
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -37,8 +38,10 @@ class TenantDatabases:
         max_open: int = 256,
         synchronous: Synchronous = "NORMAL",
         migrations: tuple[Migration, ...] | None = None,
+        connection_factory: type[sqlite3.Connection] = sqlite3.Connection,
     ) -> None:
         self._dir = data_dir / "tenants"
+        self._factory = connection_factory
         self._max_open = max(1, max_open)
         self._synchronous = synchronous
         self._migrations = migrations if migrations is not None else load_migrations()
@@ -97,6 +100,7 @@ class TenantDatabases:
                 self.path_for(tenant_id),
                 migrations=self._migrations,
                 synchronous=self._synchronous,
+                connection_factory=self._factory,
             )
             await db.open()
             if self._closed:
