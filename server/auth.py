@@ -8,6 +8,7 @@ Only the configured algorithms are accepted, so `alg: none` and algorithm swaps 
 from __future__ import annotations
 
 import enum
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
@@ -20,6 +21,9 @@ from tenants.manager import is_valid_tenant_id
 SUBPROTOCOL = "pm.v1"
 _BEARER_PROTOCOL = "bearer."
 _QUERY_TOKEN_NAMES = frozenset({"token", "access_token", "jwt", "bearer", "auth", "authorization"})
+# A JWS in compact form: three base64url segments (the last may be empty: alg none).
+_JWT_SHAPED = re.compile(r"[A-Za-z0-9_-]{4,}\.[A-Za-z0-9_-]{4,}\.[A-Za-z0-9_-]*")
+_NUMERIC_CLAIMS = ("exp", "nbf", "iat")
 
 
 class Role(enum.IntEnum):
@@ -57,7 +61,7 @@ class Credentials:
 def extract_credentials(
     headers: Mapping[str, str], subprotocols: Sequence[str], query_params: Mapping[str, str]
 ) -> Credentials:
-    if any(name.lower() in _QUERY_TOKEN_NAMES for name in query_params):
+    if any(_carries_token(name, value) for name, value in query_params.items()):
         raise Unauthenticated("tokens are not accepted in the query string")
     authorization = headers.get("authorization", "")
     if authorization:
@@ -73,11 +77,18 @@ def extract_credentials(
     raise Unauthenticated("missing bearer token")
 
 
+def _carries_token(name: str, value: str) -> bool:
+    """A query parameter that names a token, or holds something JWT-shaped under any name
+    (`?id_token=`, `?auth_token=`, or a bare `?<jwt>`): it would end up in access logs."""
+    if name.lower() in _QUERY_TOKEN_NAMES:
+        return True
+    return any(_JWT_SHAPED.search(part) for part in (name, value))
+
+
 class TokenVerifier:
     def __init__(self, config: Config) -> None:
+        # Config refuses "none" and unknown algorithms at start-up.
         self._algorithms = list(config.jwt_algorithms)
-        if any(a.lower() == "none" for a in self._algorithms):
-            raise ValueError("the 'none' algorithm is never accepted")
         self._key = config.jwt_public_key or config.jwt_secret
         self._audience = config.jwt_audience or None
         self._issuer = config.jwt_issuer or None
@@ -105,6 +116,7 @@ class TokenVerifier:
             raise Unauthenticated("token expired") from None
         except jwt.PyJWTError as exc:
             raise Unauthenticated(f"invalid token: {type(exc).__name__}") from None
+        _check_claim_types(claims)
         user_id, tenant_id = claims.get("sub"), claims.get("tenant_id")
         if not isinstance(user_id, str) or not user_id:
             raise Unauthenticated("token has no subject")
@@ -116,8 +128,23 @@ class TokenVerifier:
         return Principal(user_id, tenant_id, _highest_role(claims.get("roles")), expires_at)
 
 
+def _check_claim_types(claims: Mapping[str, object]) -> None:
+    """A claim of the wrong type fails closed. pyjwt converts a string `exp` with int(), and
+    a `roles` that is a string would otherwise silently mean member."""
+    for name in _NUMERIC_CLAIMS:
+        value = claims.get(name)
+        if name in claims and (isinstance(value, bool) or not isinstance(value, (int, float))):
+            raise Unauthenticated(f"token claim {name} must be a number")
+    roles = claims.get("roles")
+    if "roles" in claims and (
+        not isinstance(roles, list) or not all(isinstance(r, str) for r in roles)
+    ):
+        raise Unauthenticated("token claim roles must be a list of strings")
+
+
 def _highest_role(roles: object) -> Role:
+    """The highest known role; unknown names are ignored, none at all means member."""
     if not isinstance(roles, list):
         return Role.MEMBER
-    known = [_ROLE_NAMES[r] for r in roles if isinstance(r, str) and r in _ROLE_NAMES]
+    known = [_ROLE_NAMES[r] for r in roles if r in _ROLE_NAMES]
     return max(known) if known else Role.MEMBER

@@ -59,6 +59,13 @@ def _bad_tokens(server: RunningServer) -> dict[str, str]:
         "no exp": _signed(server, _without(claims(), "exp")),
         "not a JWT": "not-a-jwt",
         "signed with HS512 (not allowed)": _hs512(server),
+        "roles as a string": _signed(server, {**claims(), "roles": "admin"}),
+        "roles holding a number": _signed(server, {**claims(), "roles": ["admin", 3]}),
+        "exp as a string": _signed(server, {**claims(), "exp": "9999999999"}),
+        "exp as true": _signed(server, {**claims(), "exp": True}),
+        "nbf as a string": _signed(server, {**claims(), "nbf": "0"}),
+        "iat as a list": _signed(server, {**claims(), "iat": [1]}),
+        "sub as a number": _signed(server, {**claims(), "sub": 42}),
     }
 
 
@@ -82,6 +89,13 @@ BAD_TOKEN_CASES = [
     "no exp",
     "not a JWT",
     "signed with HS512 (not allowed)",
+    "roles as a string",
+    "roles holding a number",
+    "exp as a string",
+    "exp as true",
+    "nbf as a string",
+    "iat as a list",
+    "sub as a number",
 ]
 
 
@@ -138,6 +152,41 @@ async def test_given_a_query_token_beside_a_valid_header_when_upgrading_then_401
 
     assert_that(status, equal_to(401))
     assert_that(tenant_files(server.config.data_dir), empty())
+
+
+@pytest.mark.parametrize(
+    "query",
+    ["auth_token={jwt}", "id_token={jwt}", "x={jwt}", "{jwt}", "state=1&session={jwt}"],
+)
+async def test_given_a_jwt_shaped_query_value_beside_a_valid_header_when_upgrading_then_401(
+    server: RunningServer, query: str
+) -> None:
+    token = server.token()
+
+    status = await refused_status(
+        f"{server.ws_url}?{query.format(jwt=token)}", additional_headers=bearer(token)
+    )
+
+    assert_that(status, equal_to(401))
+    assert_that(tenant_files(server.config.data_dir), empty())
+
+
+async def test_given_a_harmless_query_string_beside_a_valid_header_when_upgrading_then_accepted(
+    server: RunningServer,
+) -> None:
+    client = await open_client(f"{server.ws_url}?client=board&v=1.2.3", server.token())
+    await client.close()
+
+    assert_that(client.welcome.user_id, equal_to("alice"))
+
+
+async def test_given_a_token_without_roles_when_connecting_then_member(
+    server: RunningServer,
+) -> None:
+    client = await open_client(server.ws_url, _signed(server, claims()))
+    await client.close()
+
+    assert_that(list(client.welcome.roles), equal_to(["viewer", "member"]))
 
 
 async def test_given_a_non_bearer_authorization_when_upgrading_then_401(

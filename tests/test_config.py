@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
-from hamcrest import assert_that, contains_string, equal_to
+from hamcrest import assert_that, contains_string, equal_to, has_length, is_not
 
 from server.app import create_app
 from server.auth import TokenVerifier
@@ -129,9 +132,56 @@ def test_given_development_with_the_development_secret_when_creating_the_app_the
     assert_that(config.jwt_secret, equal_to(DEVELOPMENT_JWT_SECRET))
 
 
-def test_given_alg_none_in_the_allowed_algorithms_when_verifying_then_refused() -> None:
-    with pytest.raises(ValueError):
-        TokenVerifier(Config(jwt_algorithms=("HS256", "none")))
+@pytest.mark.parametrize("algorithms", ["none", "HS256,none", "NONE", "HS257", "HS256,RS256"])
+def test_given_unusable_jwt_algorithms_when_reading_the_environment_then_a_config_error(
+    algorithms: str,
+) -> None:
+    with pytest.raises(ConfigError) as refused:
+        Config.from_env({"PM_JWT_ALGORITHMS": algorithms})
+
+    assert_that(str(refused.value), contains_string("PM_JWT_ALGORITHMS"))
+
+
+def test_given_rs256_without_a_public_key_when_configuring_then_refused() -> None:
+    with pytest.raises(ConfigError) as refused:
+        Config(jwt_algorithms=("RS256",))
+
+    assert_that(str(refused.value), contains_string("PM_JWT_PUBLIC_KEY"))
+
+
+@pytest.mark.parametrize("secret", ["abc", "x" * 31])
+def test_given_production_with_a_short_hmac_secret_when_creating_the_app_then_refused(
+    secret: str,
+) -> None:
+    config = Config.from_env({"PM_ENV": "production", "PM_JWT_SECRET": secret})
+
+    with pytest.raises(ConfigError) as refused:
+        create_app(config)
+
+    assert_that(str(refused.value), contains_string("32 bytes"))
+
+
+def test_given_production_with_a_32_byte_secret_when_creating_the_app_then_accepted() -> None:
+    create_app(Config.from_env({"PM_ENV": "production", "PM_JWT_SECRET": "k" * 32}))
+
+
+def test_given_development_with_a_short_secret_when_creating_the_app_then_accepted() -> None:
+    create_app(Config.from_env({"PM_JWT_SECRET": "abc"}))
+
+
+def test_given_pm_jwt_algorithms_none_when_starting_the_server_then_one_line_and_exit_2(
+    tmp_path: Path,
+) -> None:
+    env = {**os.environ, "PM_JWT_ALGORITHMS": "none", "PM_DATA_DIR": str(tmp_path)}
+
+    done = subprocess.run(
+        [sys.executable, "-m", "server"], env=env, capture_output=True, text=True, timeout=60
+    )
+
+    assert_that(done.returncode, equal_to(2))
+    assert_that(done.stderr, is_not(contains_string("Traceback")))
+    assert_that(done.stderr.strip().splitlines(), has_length(1))
+    assert_that(done.stderr, contains_string("PM_JWT_ALGORITHMS"))
 
 
 def test_given_a_public_key_with_hmac_algorithms_when_configuring_then_refused() -> None:
