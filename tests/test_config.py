@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 from hamcrest import assert_that, contains_string, equal_to, has_length, is_not
+from hamcrest.core.matcher import Matcher
 
 from server.app import create_app
 from server.auth import TokenVerifier
@@ -179,7 +180,8 @@ def test_given_pm_jwt_algorithms_none_when_starting_the_server_then_one_line_and
     )
 
     assert_that(done.returncode, equal_to(2))
-    assert_that(done.stderr, is_not(contains_string("Traceback")))
+    no_traceback: Matcher[str] = is_not(contains_string("Traceback"))
+    assert_that(done.stderr, no_traceback)
     assert_that(done.stderr.strip().splitlines(), has_length(1))
     assert_that(done.stderr, contains_string("PM_JWT_ALGORITHMS"))
 
