@@ -40,7 +40,7 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     p.add_argument("--type", choices=sorted(TYPES), default="blocks")
     p.add_argument("--id", default="", help="optional client-generated UUID")
     p.set_defaults(run=create_dependency)
-    p = sub.add_parser("delete-dependency")
+    p = sub.add_parser("delete-dependency", help="remove a dependency")
     p.add_argument("--dependency", required=True)
     p.add_argument("--version", type=int, required=True, help="expected version")
     p.set_defaults(run=delete_dependency)

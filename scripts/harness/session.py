@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import sys
 import time
 
 from google.protobuf.message import Message
@@ -24,10 +25,19 @@ async def ping(client: Client, args: argparse.Namespace) -> Message | None:
 
 async def watch(client: Client, args: argparse.Namespace) -> Message | None:
     """Subscribe and print every event as one JSON line until interrupted."""
-    command = session_pb2.Subscribe(
-        project_ids=args.project or [], tenant_feed=args.tenant_feed, since_seq=args.since
-    )
-    await client.result("subscribe", command)
+    command = session_pb2.Subscribe(project_ids=args.project or [], tenant_feed=args.tenant_feed)
+    if args.since is not None:
+        # Present, 0 included, means replay; absent means live events only.
+        command.since_seq = args.since
+    subscribed = await client.result("subscribe", command)
+    assert isinstance(subscribed, session_pb2.SubscribeResult)
+    # On stderr, so stdout stays one JSON line per event; a caller can wait for this line.
+    status = f"subscribed (current seq {subscribed.current_seq}"
+    if args.since is not None and subscribed.replay_to_seq > args.since:
+        status += f", replaying seq {args.since + 1} to {subscribed.replay_to_seq}"
+    elif args.since is not None:
+        status += ", nothing to replay"
+    print(status + ")", file=sys.stderr, flush=True)
     async for event in client.stream():
         print(render(event, True), flush=True)
         if args.count and args.count > 0:
@@ -43,6 +53,12 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     p = sub.add_parser("watch", help="print a project's events as JSON lines")
     p.add_argument("--project", action="append", help="project id (repeatable)")
     p.add_argument("--tenant-feed", action="store_true", help="also project-level events")
-    p.add_argument("--since", type=int, default=0, help="replay events after this seq first")
+    p.add_argument(
+        "--since",
+        type=int,
+        default=None,
+        metavar="SEQ",
+        help="first replay the stored events after SEQ (0: from the first); default: live only",
+    )
     p.add_argument("--count", type=int, default=0, help="stop after this many events")
     p.set_defaults(run=watch)

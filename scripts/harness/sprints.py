@@ -124,7 +124,7 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     p.set_defaults(run=complete_sprint)
     _versioned(sub, "cancel-sprint", "planned|active -> cancelled").set_defaults(run=cancel_sprint)
     _versioned(sub, "delete-sprint", "soft delete").set_defaults(run=delete_sprint)
-    p = sub.add_parser("list-sprints")
+    p = sub.add_parser("list-sprints", help="a project's sprints, optionally by --state")
     p.add_argument("--project", required=True)
     p.add_argument("--state", choices=sorted(STATES))
     p.add_argument("--page-size", type=int, default=0)

@@ -66,6 +66,6 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     p.add_argument("--lane", required=True)
     p.add_argument("--version", type=int, required=True, help="the lane's expected version")
     p.set_defaults(run=delete_lane)
-    p = sub.add_parser("list-lanes")
+    p = sub.add_parser("list-lanes", help="a project's lanes in board order")
     p.add_argument("--project", required=True)
     p.set_defaults(run=list_lanes)

@@ -178,7 +178,7 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     _item(p)
     p.set_defaults(run=restore_item)
 
-    p = sub.add_parser("get-item")
+    p = sub.add_parser("get-item", help="one work item")
     _item(p)
     p.set_defaults(run=get_item)
 
