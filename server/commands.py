@@ -19,6 +19,7 @@ from typing import Any, Protocol, TypeVar
 from google.protobuf.message import Message
 
 from server.auth import Principal, Role
+from server.paging import Paging
 from tenants.changes import ChangeSet
 from tenants.errors import AlreadyExists, Conflict, InvalidArgument, NotFound
 
@@ -31,6 +32,8 @@ class ReadContext:
     conn: sqlite3.Connection
     principal: Principal
     now_ms: int
+    # The tenant's page tokens, and the bytes a result may take to fit one frame.
+    paging: Paging
 
     @property
     def user_id(self) -> str:

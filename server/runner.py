@@ -29,13 +29,17 @@ from server.commands import (
     snake_case,
 )
 from server.hub import PublishedEvent
+from server.paging import Paging
 from tenants import processed_requests
 from tenants.changes import ChangeSet
+from tenants.database import TenantDatabase
 from tenants.errors import FailedPrecondition, Internal, InvalidArgument, PmError
 from tenants.event_log import StoredEvent
 from tenants.manager import TenantDatabases
 
 log = logging.getLogger(__name__)
+
+DEFAULT_MESSAGE_BYTES = 1_048_576
 
 
 @dataclass(frozen=True)
@@ -55,8 +59,14 @@ class _Applied:
 
 
 class CommandRunner:
-    def __init__(self, databases: TenantDatabases) -> None:
+    def __init__(
+        self, databases: TenantDatabases, *, max_message_bytes: int = DEFAULT_MESSAGE_BYTES
+    ) -> None:
         self._databases = databases
+        self._max_message_bytes = max_message_bytes
+
+    def _paging(self, db: TenantDatabase) -> Paging:
+        return Paging.for_frames(db.meta.page_token_key, self._max_message_bytes)
 
     async def run(
         self, principal: Principal, request_id: str, name: str, command: Message
@@ -85,15 +95,16 @@ class CommandRunner:
             raise InvalidArgument(f"command {name} is not supported by this server")
         principal.require(spec.role)
         async with self._databases.lease(principal.tenant_id) as db:
+            paging = self._paging(db)
             if spec.query is not None:
                 query = spec.query
                 result = await db.read(
-                    lambda conn: query(ReadContext(conn, principal, now_ms()), command)
+                    lambda conn: query(ReadContext(conn, principal, now_ms(), paging), command)
                 )
                 return Outcome(protocol.encode_result(request_id, name, result))
             fp = protocol.fingerprint(name, command)
             applied: _Applied = await db.write(
-                lambda conn: _apply(conn, spec, principal, request_id, command, fp)
+                lambda conn: _apply(conn, spec, principal, request_id, command, fp, paging)
             )
         return Outcome(applied.response, _published(principal, applied.stored), applied.follow_up)
 
@@ -108,8 +119,9 @@ class CommandRunner:
         follow_request = f"{request_id}:follow-up"
         try:
             async with self._databases.lease(principal.tenant_id) as db:
+                paging = self._paging(db)
                 stored = await db.write(
-                    lambda conn: _store(conn, principal, follow_request, work)[0]
+                    lambda conn: _store(conn, principal, follow_request, work, paging)[0]
                 )
         except Exception:
             log.exception("follow-up of request %s failed", request_id)
@@ -134,11 +146,12 @@ def _store(
     principal: Principal,
     request_id: str,
     mutation: Callable[[WriteContext], Change | None],
+    paging: Paging,
 ) -> tuple[StoredEvent | None, Change | None]:
     """Run a mutation with its ChangeSet and append its one event (if it made a change)."""
     timestamp = now_ms()
     changes = ChangeSet(conn, actor_id=principal.user_id, request_id=request_id, now_ms=timestamp)
-    change = mutation(WriteContext(conn, principal, timestamp, request_id, changes))
+    change = mutation(WriteContext(conn, principal, timestamp, paging, request_id, changes))
     if change is None or change.event is None:
         return None, change
     event = env.Event(
@@ -163,6 +176,7 @@ def _apply(
     request_id: str,
     command: Message,
     fingerprint: bytes,
+    paging: Paging,
 ) -> _Applied:
     """Runs on the tenant's thread inside the command's savepoint."""
     prior = processed_requests.find(conn, principal.user_id, request_id)
@@ -174,7 +188,7 @@ def _apply(
         return _Applied(prior.response, None)
     mutation = spec.mutation
     assert mutation is not None
-    stored, change = _store(conn, principal, request_id, lambda ctx: mutation(ctx, command))
+    stored, change = _store(conn, principal, request_id, lambda ctx: mutation(ctx, command), paging)
     assert change is not None
     response = protocol.encode_result(request_id, spec.name, change.result)
     processed_requests.record(

@@ -21,7 +21,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal, TypeVar
 
+from tenants import tenant_meta
 from tenants.migrator import Migration, migrate
+from tenants.tenant_meta import TenantMeta
 
 log = logging.getLogger(__name__)
 
@@ -82,6 +84,7 @@ class TenantDatabase:
         self._open_error: BaseException | None = None
         self._closed = False
         self.in_use = 0
+        self._meta: TenantMeta | None = None
 
     async def open(self) -> None:
         """Connect and migrate on the database's own thread."""
@@ -89,6 +92,13 @@ class TenantDatabase:
         await asyncio.get_running_loop().run_in_executor(None, self._opened.wait)
         if self._open_error is not None:
             raise self._open_error
+        self._meta = await self.read(tenant_meta.read)
+
+    @property
+    def meta(self) -> TenantMeta:
+        """The file's epoch and page-token key, read once when it opened."""
+        assert self._meta is not None, "open() first"
+        return self._meta
 
     async def read(self, fn: Callable[[sqlite3.Connection], T]) -> T:
         """Run fn on the database thread outside any write transaction."""

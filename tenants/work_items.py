@@ -199,25 +199,44 @@ def subtree(conn: sqlite3.Connection, root_id: str) -> list[WorkItemRecord]:
         f"{_SUBTREE} {_SELECT} WHERE w.id IN (SELECT id FROM sub) AND w.deleted_at IS NULL",
         (root_id,),
     ).fetchall()
+    return [item for item, _ in _depth_first(root_id, rows.to_records(WorkItemRecord, found))]
+
+
+def subtree_paths(
+    conn: sqlite3.Connection, root_id: str
+) -> list[tuple[WorkItemRecord, tuple[int, ...]]]:
+    """`subtree`, each item with its path of numbers from the root; depth first with
+    siblings by number is exactly the order of these paths, so a page can resume after one."""
+    found = conn.execute(
+        f"{_SUBTREE} {_SELECT} WHERE w.id IN (SELECT id FROM sub) AND w.deleted_at IS NULL",
+        (root_id,),
+    ).fetchall()
     return _depth_first(root_id, rows.to_records(WorkItemRecord, found))
 
 
-def _depth_first(root_id: str, items: list[WorkItemRecord]) -> list[WorkItemRecord]:
+def _depth_first(
+    root_id: str, items: list[WorkItemRecord]
+) -> list[tuple[WorkItemRecord, tuple[int, ...]]]:
     by_id = {item.id: item for item in items}
     children: dict[str, list[WorkItemRecord]] = {}
     for item in sorted(items, key=lambda i: i.number):
         if item.parent_id is not None and item.id != root_id:
             children.setdefault(item.parent_id, []).append(item)
-    ordered: list[WorkItemRecord] = []
-    stack = [by_id[root_id]] if root_id in by_id else []
+    ordered: list[tuple[WorkItemRecord, tuple[int, ...]]] = []
+    root = by_id.get(root_id)
+    stack: list[tuple[WorkItemRecord, tuple[int, ...]]] = (
+        [(root, (root.number,))] if root is not None else []
+    )
     seen: set[str] = set()
     while stack:
-        item = stack.pop()
+        item, path = stack.pop()
         if item.id in seen:
             continue
         seen.add(item.id)
-        ordered.append(item)
-        stack.extend(reversed(children.get(item.id, [])))
+        ordered.append((item, path))
+        stack.extend(
+            (child, (*path, child.number)) for child in reversed(children.get(item.id, []))
+        )
     return ordered
 
 
@@ -385,7 +404,7 @@ def batch_items(conn: sqlite3.Connection, root: WorkItemRecord) -> list[WorkItem
         f"{_SELECT} WHERE w.delete_batch = ? AND w.deleted_by IS ? AND w.deleted_at = ?",
         (root.delete_batch, root.deleted_by, root.deleted_at),
     ).fetchall()
-    return _depth_first(root.id, rows.to_records(WorkItemRecord, found))
+    return [item for item, _ in _depth_first(root.id, rows.to_records(WorkItemRecord, found))]
 
 
 def batch_dependencies(conn: sqlite3.Connection, root: WorkItemRecord) -> list[DeletedDependency]:

@@ -179,7 +179,7 @@ def build_services(config: Config) -> Services:
         databases=databases,
         hub=InProcessHub(),
         verifier=TokenVerifier(config),
-        runner=CommandRunner(databases),
+        runner=CommandRunner(databases, max_message_bytes=config.max_message_bytes),
     )
 
 

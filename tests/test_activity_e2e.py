@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import json
 import time
 
@@ -15,12 +16,13 @@ from pm.v1 import envelope_pb2 as env
 from pm.v1 import time_entries_pb2 as time_msg
 from pm.v1 import work_items_pb2 as items_msg
 from pm.v1.entities_pb2 import DEPENDENCY_TYPE_BLOCKS, WORK_ITEM_TYPE_TASK
-from server.paging import encode_token
 from tests.boards import UNKNOWN_ID, create_item, create_project
 from tests.conftest import ClientFactory
 from tests.wire import WsClient
 
 HOUR = 3_600_000
+# A cursor as the server once encoded it, without the signature every token now carries.
+UNSIGNED_CURSOR = base64.urlsafe_b64encode(b'{"before":1}').decode().rstrip("=")
 
 
 async def project_with_item(client: WsClient, key: str = "PM") -> tuple[str, str]:
@@ -227,7 +229,7 @@ async def test_given_a_viewer_when_asking_for_activity_then_it_is_allowed(
             "page_token",
         ),
         (
-            msg.GetActivity(project_id=UNKNOWN_ID, page_token=encode_token({"before": "x"})),
+            msg.GetActivity(project_id=UNKNOWN_ID, page_token=UNSIGNED_CURSOR),
             env.ERROR_CODE_INVALID_ARGUMENT,
             "page_token",
         ),

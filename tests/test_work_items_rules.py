@@ -25,6 +25,7 @@ from pm.v1 import sprints_pb2 as spr
 from pm.v1 import work_items_pb2 as msg
 from server.auth import Principal, Role
 from server.commands import REGISTRY, Change, WriteContext
+from server.paging import Paging
 from tenants.changes import ChangeSet
 from tenants.errors import FailedPrecondition, PermissionDenied
 from tests.boards import EPIC, STORY, TASK, create_item, create_project
@@ -655,7 +656,8 @@ class Tenant:
         self.requests += 1
         principal = Principal(user, "acme", role, expires_at=0)
         changes = ChangeSet(self.conn, actor_id=user, request_id=f"r{self.requests}", now_ms=now)
-        ctx = WriteContext(self.conn, principal, now, f"r{self.requests}", changes)
+        paging = Paging(b"test-key", max_result_bytes=1_000_000)
+        ctx = WriteContext(self.conn, principal, now, paging, f"r{self.requests}", changes)
         spec = REGISTRY[name]
         assert spec.mutation is not None
         self.conn.execute("SAVEPOINT command")

@@ -7,18 +7,19 @@ pages do not shift the pages it has not read yet.
 from __future__ import annotations
 
 from pm.v1 import activity_pb2 as msg
+from pm.v1 import entities_pb2 as pb
 from server.commands import ReadContext, parse_id, query
 from server.handlers.projects import load_project
-from server.paging import decode_cursor, encode_token, invalid_token, page_size
+from server.paging import invalid_token, page_size
 from server.wire.activity import activity_to_proto
 from tenants import activity
 from tenants.activity import ActivityRecord
 from tenants.errors import InvalidArgument, NotFound
 
 
-def before_id(token: str) -> int:
+def before_id(ctx: ReadContext, cmd: msg.GetActivity) -> int:
     """The log id the page starts below; 0 for the newest page."""
-    cursor = decode_cursor(token, before=int)
+    cursor = ctx.paging.cursor(cmd, before=int)
     if cursor is None:
         return 0
     if cursor["before"] <= 0:
@@ -54,20 +55,22 @@ def get_activity(ctx: ReadContext, cmd: msg.GetActivity) -> msg.GetActivityResul
     if not by_entity and not cmd.project_id:
         raise InvalidArgument("set entity_type and entity_id, or project_id", field="entity_type")
     size = page_size(cmd.page_size)
-    before = before_id(cmd.page_token)
+    before = before_id(ctx, cmd)
     if by_entity:
         found = entity_history(ctx, cmd, before, size + 1)
     else:
         project = load_project(ctx, cmd.project_id)
         found = activity.project_activity(ctx.conn, project.id, before_id=before, limit=size + 1)
-    token = encode_token({"before": found[size - 1].id}) if len(found) > size else ""
-    page = found[:size]
     erased = activity.deleted_comment_ids(
-        ctx.conn, [r.entity_id for r in page if r.entity_type == "comment"]
+        ctx.conn, [r.entity_id for r in found[:size] if r.entity_type == "comment"]
     )
-    entries = [activity_to_proto(r) for r in page]
-    for entry in entries:
+
+    def to_proto(record: ActivityRecord) -> pb.ActivityEntry:
+        entry = activity_to_proto(record)
         # A deleted comment is a tombstone without content; its history must not keep it.
         if entry.entity_id in erased and entry.field == "content":
             entry.old_json = entry.new_json = "null"
+        return entry
+
+    entries, token = ctx.paging.page(cmd, found, size, to_proto, lambda r: {"before": r.id})
     return msg.GetActivityResult(entries=entries, next_page_token=token)

@@ -22,7 +22,7 @@ from server.commands import (
 )
 from server.field_changes import field_changes, log_changes
 from server.handlers.work_items import load_item
-from server.paging import decode_cursor, encode_token, page_size
+from server.paging import page_size
 from server.validation import body
 from server.wire.comments import comment_to_proto, thread_to_proto
 from tenants import comments, work_items
@@ -131,8 +131,8 @@ def delete_comment(ctx: WriteContext, cmd: msg.DeleteComment) -> Change:
     )
 
 
-def _list_cursor(token: str) -> tuple[int, int] | None:
-    cursor = decode_cursor(token, c=int, r=int)
+def _list_cursor(ctx: ReadContext, cmd: msg.ListComments) -> tuple[int, int] | None:
+    cursor = ctx.paging.cursor(cmd, c=int, r=int)
     return (cursor["c"], cursor["r"]) if cursor else None
 
 
@@ -141,13 +141,12 @@ def list_comments(ctx: ReadContext, cmd: msg.ListComments) -> msg.ListCommentsRe
     """An item's threads, oldest first, each with its replies oldest first; paged by thread."""
     item = load_item(ctx, cmd.work_item_id)
     size = page_size(cmd.page_size)
-    found = comments.list_threads(
-        ctx.conn, item.id, after=_list_cursor(cmd.page_token), limit=size + 1
+    found = comments.list_threads(ctx.conn, item.id, after=_list_cursor(ctx, cmd), limit=size + 1)
+    page, token = ctx.paging.page(
+        cmd,
+        found,
+        size,
+        thread_to_proto,
+        lambda thread: {"c": thread.comment.created_at, "r": thread.comment.row_order},
     )
-    token = ""
-    if len(found) > size:
-        last = found[size - 1].comment
-        token = encode_token({"c": last.created_at, "r": last.row_order})
-    return msg.ListCommentsResult(
-        threads=[thread_to_proto(thread) for thread in found[:size]], next_page_token=token
-    )
+    return msg.ListCommentsResult(threads=page, next_page_token=token)

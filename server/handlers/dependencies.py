@@ -21,6 +21,7 @@ from server.commands import (
     query,
 )
 from server.handlers.work_items import load_item
+from server.paging import page_size
 from server.wire.dependencies import dependency_to_proto, dependency_type_name
 from tenants import dependencies, work_items
 from tenants.dependencies import BLOCKS, DependencyRecord
@@ -131,15 +132,31 @@ def delete_dependency(ctx: WriteContext, cmd: msg.DeleteDependency) -> Change:
 
 @query("list_dependencies")
 def list_dependencies(ctx: ReadContext, cmd: msg.ListDependencies) -> msg.ListDependenciesResult:
-    """What blocks an item, what it blocks, what it relates to, and whether it is blocked."""
+    """What blocks an item, what it blocks, what it relates to, and whether it is blocked;
+    paged over the three lists in that order."""
     item = load_item(ctx, cmd.work_item_id)
-    return msg.ListDependenciesResult(
-        blocked_by=[
-            dependency_to_proto(d) for d in dependencies.edges_into(ctx.conn, item.id, BLOCKS)
-        ],
-        blocks=[
-            dependency_to_proto(d) for d in dependencies.edges_out_of(ctx.conn, item.id, BLOCKS)
-        ],
-        relates_to=[dependency_to_proto(d) for d in dependencies.related(ctx.conn, item.id)],
-        is_blocked=dependencies.is_blocked(ctx.conn, item.id),
+    size = page_size(cmd.page_size)
+    cursor = ctx.paging.cursor(cmd, g=int, c=int, i=str)
+    groups = [
+        dependencies.edges_into(ctx.conn, item.id, BLOCKS),
+        dependencies.edges_out_of(ctx.conn, item.id, BLOCKS),
+        dependencies.related(ctx.conn, item.id),
+    ]
+    # Each group is ordered by (created_at, id), so (group, created_at, id) orders them all.
+    listed = [((g, d.created_at, d.id), d) for g, group in enumerate(groups) for d in group]
+    after = (cursor["g"], cursor["c"], cursor["i"]) if cursor else (-1, 0, "")
+    found = [entry for entry in listed if entry[0] > after][: size + 1]
+    page, token = ctx.paging.page(
+        cmd,
+        found,
+        size,
+        lambda entry: dependency_to_proto(entry[1]),
+        lambda entry: {"g": entry[0][0], "c": entry[0][1], "i": entry[0][2]},
     )
+    result = msg.ListDependenciesResult(
+        is_blocked=dependencies.is_blocked(ctx.conn, item.id), next_page_token=token
+    )
+    targets = [result.blocked_by, result.blocks, result.relates_to]
+    for ((group, _, _), _), message in zip(found, page, strict=False):
+        targets[group].append(message)
+    return result

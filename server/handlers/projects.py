@@ -22,7 +22,7 @@ from server.commands import (
     query,
 )
 from server.field_changes import field_changes, log_changes
-from server.paging import decode_token, encode_token, page_size
+from server.paging import page_size
 from server.validation import body, text
 from server.wire.projects import lane_to_proto, project_to_proto
 from tenants import projects, swim_lanes
@@ -160,11 +160,7 @@ def get_project(ctx: ReadContext, cmd: msg.GetProject) -> msg.GetProjectResult:
 def list_projects(ctx: ReadContext, cmd: msg.ListProjects) -> msg.ListProjectsResult:
     """Live projects ordered by key, paged."""
     size = page_size(cmd.page_size)
-    after_key = decode_token(cmd.page_token).get("key", "")
-    if not isinstance(after_key, str):
-        raise InvalidArgument("page_token is not valid", field="page_token")
-    found = projects.list_live(ctx.conn, after_key=after_key, limit=size + 1)
-    token = encode_token({"key": found[size - 1].key}) if len(found) > size else ""
-    return msg.ListProjectsResult(
-        projects=[project_to_proto(p) for p in found[:size]], next_page_token=token
-    )
+    cursor = ctx.paging.cursor(cmd, key=str)
+    found = projects.list_live(ctx.conn, after_key=cursor["key"] if cursor else "", limit=size + 1)
+    page, token = ctx.paging.page(cmd, found, size, project_to_proto, lambda p: {"key": p.key})
+    return msg.ListProjectsResult(projects=page, next_page_token=token)

@@ -26,7 +26,7 @@ from server.commands import (
 from server.field_changes import field_changes, log_changes
 from server.handlers.projects import load_project
 from server.handlers.work_items import load_item
-from server.paging import decode_cursor, encode_token, page_size
+from server.paging import page_size
 from server.validation import body, text
 from server.wire.sprints import sprint_to_proto, state_filter
 from server.wire.work_items import work_item_to_proto
@@ -251,8 +251,8 @@ def delete_sprint(ctx: WriteContext, cmd: msg.DeleteSprint) -> Change:
     )
 
 
-def _list_cursor(token: str) -> tuple[int, str] | None:
-    cursor = decode_cursor(token, s=int, i=str)
+def _list_cursor(ctx: ReadContext, cmd: msg.ListSprints) -> tuple[int, str] | None:
+    cursor = ctx.paging.cursor(cmd, s=int, i=str)
     return (cursor["s"], cursor["i"]) if cursor else None
 
 
@@ -263,15 +263,12 @@ def list_sprints(ctx: ReadContext, cmd: msg.ListSprints) -> msg.ListSprintsResul
     state = state_filter(cmd.state)
     size = page_size(cmd.page_size)
     found = sprints.list_for_project(
-        ctx.conn, project.id, state=state, after=_list_cursor(cmd.page_token), limit=size + 1
+        ctx.conn, project.id, state=state, after=_list_cursor(ctx, cmd), limit=size + 1
     )
-    token = ""
-    if len(found) > size:
-        last = found[size - 1]
-        token = encode_token({"s": last.start_date, "i": last.id})
-    return msg.ListSprintsResult(
-        sprints=[sprint_to_proto(s) for s in found[:size]], next_page_token=token
+    page, token = ctx.paging.page(
+        cmd, found, size, sprint_to_proto, lambda s: {"s": s.start_date, "i": s.id}
     )
+    return msg.ListSprintsResult(sprints=page, next_page_token=token)
 
 
 @query("get_sprint_stats")

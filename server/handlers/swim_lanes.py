@@ -35,6 +35,9 @@ from tenants.swim_lanes import SwimLaneRecord
 
 STATUS_VALUE = re.compile(r"[a-z][a-z0-9_]{0,39}")
 MAX_NAME_CHARS = 60
+# A board of more columns than this is unreadable; the bound also keeps GetProject and
+# ListSwimLanes (unpaged) far inside one frame.
+MAX_LANES_PER_PROJECT = 50
 
 
 def load_lane(ctx: ReadContext, lane_id: str, field: str = "lane_id") -> SwimLaneRecord:
@@ -81,6 +84,10 @@ def create_swim_lane(ctx: WriteContext, cmd: msg.CreateSwimLane) -> Change:
     status_value = check_status_value(ctx, project.id, cmd.status_value)
     lane_id = fresh_id(ctx, cmd.id, swim_lanes.id_exists, "swim lane")
     order = [lane.id for lane in swim_lanes.list_for_project(ctx.conn, project.id)]
+    if len(order) >= MAX_LANES_PER_PROJECT:
+        raise FailedPrecondition(
+            f"a project has at most {MAX_LANES_PER_PROJECT} lanes", field="project_id"
+        )
     position = insert_position(cmd, len(order))
     order.insert(position, lane_id)
     swim_lanes.insert(

@@ -24,7 +24,7 @@ from server.commands import (
 )
 from server.field_changes import field_changes, log_changes
 from server.handlers.work_items import load_item
-from server.paging import decode_cursor, encode_token, page_size
+from server.paging import page_size
 from server.validation import body
 from server.wire.time_entries import time_entry_to_proto, time_total_to_proto
 from tenants import time_entries
@@ -255,8 +255,8 @@ def check_user_id(user_id: str) -> str:
     return user_id
 
 
-def page_cursor(token: str) -> tuple[int, str] | None:
-    cursor = decode_cursor(token, s=int, i=str)
+def page_cursor(ctx: ReadContext, cmd: msg.ListTimeEntries) -> tuple[int, str] | None:
+    cursor = ctx.paging.cursor(cmd, s=int, i=str)
     return (cursor["s"], cursor["i"]) if cursor else None
 
 
@@ -272,14 +272,13 @@ def list_time_entries(ctx: ReadContext, cmd: msg.ListTimeEntries) -> msg.ListTim
         ctx.conn,
         work_item_id=item_id,
         user_id=user_id,
-        after=page_cursor(cmd.page_token),
+        after=page_cursor(ctx, cmd),
         limit=size + 1,
     )
-    last = found[size - 1] if len(found) > size else None
-    token = encode_token({"s": last.started_at, "i": last.id}) if last else ""
-    return msg.ListTimeEntriesResult(
-        time_entries=[time_entry_to_proto(e) for e in found[:size]], next_page_token=token
+    page, token = ctx.paging.page(
+        cmd, found, size, time_entry_to_proto, lambda e: {"s": e.started_at, "i": e.id}
     )
+    return msg.ListTimeEntriesResult(time_entries=page, next_page_token=token)
 
 
 @query("get_running_timer")

@@ -24,7 +24,7 @@ from server.commands import (
 )
 from server.field_changes import field_changes, log_changes
 from server.handlers.projects import load_project
-from server.paging import decode_cursor, encode_token, page_size
+from server.paging import page_size
 from server.validation import body, text
 from server.wire.dependencies import dependency_to_proto
 from server.wire.work_items import priority_name, type_name, work_item_to_proto
@@ -592,8 +592,8 @@ def list_filters(ctx: ReadContext, cmd: msg.ListWorkItems) -> work_items.ItemFil
     )
 
 
-def decode_position(token: str) -> work_items.LanePosition | None:
-    cursor = decode_cursor(token, l=int, r=str, i=str)
+def decode_position(ctx: ReadContext, cmd: msg.ListWorkItems) -> work_items.LanePosition | None:
+    cursor = ctx.paging.cursor(cmd, l=int, r=str, i=str)
     return work_items.LanePosition(cursor["l"], cursor["r"], cursor["i"]) if cursor else None
 
 
@@ -606,26 +606,33 @@ def list_work_items(ctx: ReadContext, cmd: msg.ListWorkItems) -> msg.ListWorkIte
         ctx.conn,
         project.id,
         list_filters(ctx, cmd),
-        after=decode_position(cmd.page_token),
+        after=decode_position(ctx, cmd),
         limit=size + 1,
     )
-    token = ""
-    if len(found) > size:
-        last = found[size - 1][1]
-        token = encode_token({"l": last.lane, "r": last.rank, "i": last.id})
-    return msg.ListWorkItemsResult(
-        work_items=[work_item_to_proto(item) for item, _ in found[:size]],
-        next_page_token=token,
+    page, token = ctx.paging.page(
+        cmd,
+        found,
+        size,
+        lambda pair: work_item_to_proto(pair[0]),
+        lambda pair: {"l": pair[1].lane, "r": pair[1].rank, "i": pair[1].id},
     )
+    return msg.ListWorkItemsResult(work_items=page, next_page_token=token)
 
 
 @query("get_work_item_tree")
 def get_work_item_tree(ctx: ReadContext, cmd: msg.GetWorkItemTree) -> msg.GetWorkItemTreeResult:
-    """The item and its live descendants, depth first, each after its parent."""
+    """The item and its live descendants, depth first, each after its parent; paged by the
+    path of numbers from the root, so items added between pages do not shift them."""
     root = load_item(ctx, cmd.work_item_id)
-    return msg.GetWorkItemTreeResult(
-        work_items=[work_item_to_proto(i) for i in work_items.subtree(ctx.conn, root.id)]
+    size = page_size(cmd.page_size)
+    cursor = ctx.paging.cursor(cmd, p=list)
+    ordered = work_items.subtree_paths(ctx.conn, root.id)
+    after = tuple(cursor["p"]) if cursor else ()
+    found = [(item, path) for item, path in ordered if path > after][: size + 1]
+    page, token = ctx.paging.page(
+        cmd, found, size, lambda pair: work_item_to_proto(pair[0]), lambda pair: {"p": pair[1]}
     )
+    return msg.GetWorkItemTreeResult(work_items=page, next_page_token=token)
 
 
 @query("get_ancestors")
