@@ -32,8 +32,6 @@ from tenants.errors import Internal, InvalidArgument, NotFound, PmError, ResyncR
 
 log = logging.getLogger(__name__)
 
-# A replay longer than this answers RESYNC_REQUIRED: reload in bulk instead.
-MAX_REPLAY_EVENTS = 50_000
 TENANT_FEED = ""  # the tenant feed's key among the scopes (never a project id)
 
 # Commands that outlive a closed connection until they commit and publish (strong refs).
@@ -54,7 +52,10 @@ class Connection:
         self.services = services
         self.subprotocol = subprotocol
         self.session_id = str(uuid.uuid4())
-        self.outbox = Outbox(services.config.send_queue_limit)
+        config = services.config
+        self.outbox = Outbox(
+            config.send_queue_limit, config.send_queue_bytes, config.max_replay_bytes
+        )
         self.projects: set[str] = set()
         self.tenant_feed = False
         self._loop = asyncio.get_running_loop()
@@ -64,6 +65,8 @@ class Connection:
         # Scope (a project id, or TENANT_FEED) -> the seq after which its events come live.
         self._live_after: dict[str, int] = {}
         self._close_code: int | None = None
+        # Set once the connection has decided to close (its code is known).
+        self.closing = asyncio.Event()
         # Frames wait unread while a command runs, Pongs included: silence then proves nothing.
         self._busy = False
         self._closer: asyncio.Task[None] | None = None
@@ -138,10 +141,9 @@ class Connection:
     async def _write(self, frame: bytes) -> None:
         await self.websocket.send_bytes(frame)
 
-    def _send(self, frame: bytes, *, force: bool = False) -> None:
-        if force:
-            self.outbox.push_unbounded(frame)
-        elif not self.outbox.push(frame):
+    def _send(self, frame: bytes, *, replay: bool = False) -> None:
+        queued = self.outbox.push_replay(frame) if replay else self.outbox.push(frame)
+        if not queued:
             self.abort(CloseCode.SLOW_CONSUMER, "send queue over its limit")
 
     def abort(self, code: int, reason: str) -> None:
@@ -153,6 +155,7 @@ class Connection:
         if self._close_code is not None:
             return
         self._close_code = code
+        self.closing.set()
         # At once, not after the close handshake: a reader too slow to take the close frame
         # must not keep receiving (and holding) events meanwhile.
         self._stop_deliveries()
@@ -168,6 +171,7 @@ class Connection:
             message = await self.websocket.receive()
             if message["type"] == "websocket.disconnect":
                 self._close_code = self._close_code or message.get("code", CloseCode.NORMAL)
+                self.closing.set()
                 return
             self._last_seen = self._loop.time()
             frame = message.get("bytes")
@@ -269,6 +273,8 @@ class Connection:
             scopes = [*project_ids, TENANT_FEED] if tenant_level else list(project_ids)
             return any(seq > live_after.get(scope, seq) for scope in scopes)
 
+        config = self.services.config
+
         def check(conn: sqlite3.Connection) -> tuple[int, list[event_log.StoredEvent]]:
             missing = set(wanted) - projects.live_ids(conn, wanted)
             if missing:
@@ -283,15 +289,24 @@ class Connection:
             oldest = event_log.oldest_retained_seq(conn)
             if since < current and oldest > since + 1:
                 raise ResyncRequired("since_seq is older than the retained event log")
-            if current - since > MAX_REPLAY_EVENTS:
-                raise ResyncRequired("too many events to replay; reload in bulk")
-            stored = event_log.events_after(
+            seqs = event_log.matching_seqs(
                 conn,
                 since_seq=since,
                 up_to_seq=current,
                 project_ids=wanted,
                 tenant_feed=command.tenant_feed,
             )
+            # Decided before the Response: a replay beyond either limit is better served by
+            # a bulk reload than by holding the tenant's database and the client's queue.
+            if len(seqs) > config.max_replay_events:
+                raise ResyncRequired(
+                    f"more than {config.max_replay_events} events to replay; reload in bulk"
+                )
+            if event_log.payload_bytes(conn, seqs) > config.max_replay_bytes:
+                raise ResyncRequired(
+                    f"more than {config.max_replay_bytes} bytes to replay; reload in bulk"
+                )
+            stored = event_log.events_for(conn, seqs)
             # Once per event: what an earlier subscription already carried is not sent again.
             replay = [e for e in stored if not delivered_live(e.seq, e.project_ids, e.tenant_level)]
             return current, replay
@@ -334,11 +349,14 @@ class Connection:
 
         # Live events of earlier scopes may be older than the replay's last one: merge by seq
         # so the client still sees seq order.
-        outgoing = [(e.seq, protocol.event_frame(e.seq, e.payload), True) for e in replay]
+        limit = config.max_message_bytes
+        outgoing = [
+            (e.seq, protocol.event_frame(e.seq, e.payload, max_bytes=limit), True) for e in replay
+        ]
         outgoing += [(e.seq, e.frame, False) for e in self._take_buffer(due=due)]
         outgoing.sort(key=lambda item: item[0])
         for _, frame, asked_for in outgoing:
-            self._send(frame, force=asked_for)
+            self._send(frame, replay=asked_for)
 
     def _flush_buffer(self) -> None:
         for event in self._take_buffer(due=lambda event: True):

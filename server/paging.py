@@ -59,6 +59,8 @@ class Paging:
     def __init__(self, key: bytes, max_result_bytes: int) -> None:
         self._key = key
         self.max_result_bytes = max_result_bytes
+        # What a whole frame may take (PM_MAX_MESSAGE_BYTES).
+        self.max_frame_bytes = max_result_bytes + FRAME_OVERHEAD_BYTES
 
     @classmethod
     def for_frames(cls, key: bytes, max_message_bytes: int) -> Paging:

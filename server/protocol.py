@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import enum
 import hashlib
+from typing import Any
 
 from google.protobuf.message import DecodeError, Message
 
@@ -81,7 +82,8 @@ def fingerprint(name: str, command: Message) -> bytes:
 
 _CODES = {code: getattr(env, f"ERROR_CODE_{code.value}") for code in ErrorCode}
 
-_CURRENT_FIELDS = {
+# Each entity message and its kind: the Error.current field, and EntityRef.type.
+ENTITY_KINDS: dict[type[Message], str] = {
     pb.WorkItem: "work_item",
     pb.Project: "project",
     pb.SwimLane: "swim_lane",
@@ -96,7 +98,7 @@ def error_message(error: PmError) -> env.Error:
     out = env.Error(code=_CODES[error.code], message=error.message, field=error.field)
     current = error.current
     if isinstance(current, Message):
-        name = _CURRENT_FIELDS.get(type(current))
+        name = ENTITY_KINDS.get(type(current))
         if name is not None:
             getattr(out, name).CopyFrom(current)
     return out
@@ -108,10 +110,19 @@ def encode_error(request_id: str, error: PmError) -> bytes:
     ).SerializeToString()
 
 
-def encode_result(request_id: str, name: str, result: Message) -> bytes:
+def encode_result(
+    request_id: str, name: str, result: Message, *, max_bytes: int | None = None
+) -> bytes:
+    """The Response frame; past max_bytes, a truncated one naming the result's entities."""
     response = env.Response(request_id=request_id)
     getattr(response, name).CopyFrom(result)
-    return env.ServerMessage(response=response).SerializeToString()
+    frame = env.ServerMessage(response=response).SerializeToString()
+    if max_bytes is None or len(frame) <= max_bytes:
+        return frame
+    small = env.Response(request_id=request_id, truncated=True)
+    _keep_scalars(result, getattr(small, name))
+    _add_refs(small.refs, result, small, max_bytes)
+    return env.ServerMessage(response=small).SerializeToString()
 
 
 def encode_server(message: env.ServerMessage) -> bytes:
@@ -141,11 +152,75 @@ _EVENT_SEQ_TAG = b"\x08"  # Event.seq: field 1, varint
 _SERVER_EVENT_TAG = b"\x1a"  # ServerMessage.event: field 3, length-delimited
 
 
-def event_frame(seq: int, stored_payload: bytes) -> bytes:
+def event_frame(seq: int, stored_payload: bytes, *, max_bytes: int | None = None) -> bytes:
     """The ServerMessage frame of a stored event, built once for all its receivers.
 
     The stored payload is the encoded Event without its seq; protobuf merges fields in any
-    order, so prefixing the seq field yields the complete Event without a decode.
+    order, so prefixing the seq field yields the complete Event without a decode. Past
+    max_bytes the event goes out truncated: its kind, ids and the changed entities' refs.
     """
     event = _EVENT_SEQ_TAG + _varint(seq) + stored_payload
-    return _SERVER_EVENT_TAG + _varint(len(event)) + event
+    frame = _SERVER_EVENT_TAG + _varint(len(event)) + event
+    if max_bytes is None or len(frame) <= max_bytes:
+        return frame
+    return _truncated_event(seq, stored_payload, max_bytes)
+
+
+def _truncated_event(seq: int, stored_payload: bytes, max_bytes: int) -> bytes:
+    full = env.Event()
+    full.ParseFromString(stored_payload)
+    small = env.Event(
+        seq=seq,
+        project_ids=full.project_ids,
+        occurred_at_ms=full.occurred_at_ms,
+        actor_id=full.actor_id,
+        request_id=full.request_id,
+        truncated=True,
+    )
+    case = full.WhichOneof("change")
+    if case is not None:
+        change = getattr(full, case)
+        _keep_scalars(change, getattr(small, case))
+        _add_refs(small.refs, change, small, max_bytes)
+    return env.ServerMessage(event=small).SerializeToString()
+
+
+def _keep_scalars(source: Message, target: Message) -> None:
+    """Mark target present and copy source's single scalar fields (the ids of a change);
+    entities, lists and text are what made the frame too large."""
+    target.SetInParent()
+    for field, value in source.ListFields():
+        if field.type != field.TYPE_MESSAGE and not field.is_repeated:
+            setattr(target, field.name, value)
+
+
+def _add_refs(refs: Any, source: Message, whole: Message, max_bytes: int) -> None:
+    """Name every entity in source; when even the names would not fit, name none (the
+    client reloads the projects the frame names)."""
+    refs.extend(entity_refs(source))
+    if whole.ByteSize() + 16 > max_bytes:
+        del refs[:]
+
+
+def entity_refs(message: Message) -> list[env.EntityRef]:
+    """Every entity a message holds (once each, depth first), by kind, id and version."""
+    found: list[env.EntityRef] = []
+    seen: set[tuple[str, str]] = set()
+
+    def walk(node: Message) -> None:
+        kind = ENTITY_KINDS.get(type(node))
+        if kind is not None:
+            entity_id = str(getattr(node, "id"))  # noqa: B009  (every entity has an id)
+            if (kind, entity_id) not in seen:
+                seen.add((kind, entity_id))
+                version = int(getattr(node, "version"))  # noqa: B009
+                found.append(env.EntityRef(type=kind, id=entity_id, version=version))
+            return
+        for field, value in node.ListFields():
+            if field.type != field.TYPE_MESSAGE:
+                continue
+            for child in value if field.is_repeated else [value]:
+                walk(child)
+
+    walk(message)
+    return found

@@ -76,7 +76,11 @@ class CommandRunner:
         except PmError as error:
             return Outcome(protocol.encode_error(request_id, error))
         except Unchanged as unchanged:
-            return Outcome(protocol.encode_result(request_id, name, unchanged.result))
+            return Outcome(
+                protocol.encode_result(
+                    request_id, name, unchanged.result, max_bytes=self._max_message_bytes
+                )
+            )
         except sqlite3.IntegrityError:
             # A constraint the handler's own checks should have caught (another process
             # won a race): refuse without leaking SQL.
@@ -101,12 +105,18 @@ class CommandRunner:
                 result = await db.read(
                     lambda conn: query(ReadContext(conn, principal, now_ms(), paging), command)
                 )
-                return Outcome(protocol.encode_result(request_id, name, result))
+                return Outcome(
+                    protocol.encode_result(
+                        request_id, name, result, max_bytes=self._max_message_bytes
+                    )
+                )
             fp = protocol.fingerprint(name, command)
             applied: _Applied = await db.write(
                 lambda conn: _apply(conn, spec, principal, request_id, command, fp, paging)
             )
-        return Outcome(applied.response, _published(principal, applied.stored), applied.follow_up)
+        return Outcome(
+            applied.response, self._published(principal, applied.stored), applied.follow_up
+        )
 
     async def follow_up(
         self, principal: Principal, request_id: str, work: FollowUp
@@ -126,19 +136,20 @@ class CommandRunner:
         except Exception:
             log.exception("follow-up of request %s failed", request_id)
             return None
-        return _published(principal, stored)
+        return self._published(principal, stored)
 
-
-def _published(principal: Principal, stored: StoredEvent | None) -> PublishedEvent | None:
-    if stored is None:
-        return None
-    return PublishedEvent(
-        tenant_id=principal.tenant_id,
-        seq=stored.seq,
-        project_ids=stored.project_ids,
-        tenant_level=stored.tenant_level,
-        frame=protocol.event_frame(stored.seq, stored.payload),
-    )
+    def _published(self, principal: Principal, stored: StoredEvent | None) -> PublishedEvent | None:
+        if stored is None:
+            return None
+        return PublishedEvent(
+            tenant_id=principal.tenant_id,
+            seq=stored.seq,
+            project_ids=stored.project_ids,
+            tenant_level=stored.tenant_level,
+            frame=protocol.event_frame(
+                stored.seq, stored.payload, max_bytes=self._max_message_bytes
+            ),
+        )
 
 
 def _store(
@@ -190,7 +201,10 @@ def _apply(
     assert mutation is not None
     stored, change = _store(conn, principal, request_id, lambda ctx: mutation(ctx, command), paging)
     assert change is not None
-    response = protocol.encode_result(request_id, spec.name, change.result)
+    # What is recorded is what was sent: a retry gets the same (possibly truncated) frame.
+    response = protocol.encode_result(
+        request_id, spec.name, change.result, max_bytes=paging.max_frame_bytes
+    )
     processed_requests.record(
         conn,
         user_id=principal.user_id,

@@ -73,15 +73,20 @@ def events_after(
     events), then each event and its projects by their keys. A subquery correlated on seq
     alone would scan event_projects once per event, since its key starts with project_id.
     """
-    seqs = matching_seqs(
+    return events_for(
         conn,
-        since_seq=since_seq,
-        up_to_seq=up_to_seq,
-        project_ids=project_ids,
-        tenant_feed=tenant_feed,
+        matching_seqs(
+            conn,
+            since_seq=since_seq,
+            up_to_seq=up_to_seq,
+            project_ids=project_ids,
+            tenant_feed=tenant_feed,
+        ),
     )
-    if not seqs:
-        return []
+
+
+def events_for(conn: sqlite3.Connection, seqs: list[int]) -> list[StoredEvent]:
+    """The stored events of these seqs (ascending), each with its projects."""
     found: list[StoredEvent] = []
     for chunk in _chunks(seqs, 500):
         marks = ",".join("?" * len(chunk))
@@ -138,6 +143,18 @@ def matching_seqs(
             )
         )
     return sorted(found)
+
+
+def payload_bytes(conn: sqlite3.Connection, seqs: list[int]) -> int:
+    """The stored payload bytes of these events (length() reads no blob content)."""
+    total = 0
+    for chunk in _chunks(seqs, 500):
+        marks = ",".join("?" * len(chunk))
+        row = conn.execute(
+            f"SELECT COALESCE(SUM(length(payload)), 0) FROM events WHERE seq IN ({marks})", chunk
+        ).fetchone()
+        total += int(row[0])
+    return total
 
 
 def _chunks(values: list[int], size: int) -> Iterable[list[int]]:

@@ -133,8 +133,12 @@ def test_given_broker_urls_when_creating_the_hub_then_memory_or_refused() -> Non
 # --- Outbox -----------------------------------------------------------------------------------
 
 
+def _outbox(frames: int, byte_limit: int = 1 << 20, replay_bytes: int = 1 << 20) -> Outbox:
+    return Outbox(frames, byte_limit, replay_bytes)
+
+
 def test_given_a_full_outbox_when_pushing_then_refused_until_drained() -> None:
-    outbox = Outbox(2)
+    outbox = _outbox(2)
 
     pushed = [outbox.push(b"1"), outbox.push(b"2"), outbox.push(b"3")]
 
@@ -142,19 +146,19 @@ def test_given_a_full_outbox_when_pushing_then_refused_until_drained() -> None:
     assert_that(len(outbox), equal_to(2))
 
 
-def test_given_a_full_outbox_when_a_replay_pushes_unbounded_then_it_is_queued() -> None:
-    outbox = Outbox(1)
+def test_given_a_full_outbox_when_a_replay_pushes_then_it_is_queued() -> None:
+    outbox = _outbox(1)
     outbox.push(b"1")
 
-    outbox.push_unbounded(b"replayed")
+    queued = outbox.push_replay(b"replayed")
 
-    assert_that(len(outbox), equal_to(2))
+    assert_that((queued, len(outbox)), equal_to((True, 2)))
 
 
 def test_given_a_long_replay_queued_when_live_frames_follow_then_the_replay_takes_no_room() -> None:
-    outbox = Outbox(2)
+    outbox = _outbox(2)
     for n in range(100):
-        outbox.push_unbounded(f"replayed {n}".encode())
+        outbox.push_replay(f"replayed {n}".encode())
 
     pushed = [outbox.push(b"live 1"), outbox.push(b"live 2"), outbox.push(b"live 3")]
 
@@ -163,18 +167,53 @@ def test_given_a_long_replay_queued_when_live_frames_follow_then_the_replay_take
 
 
 def test_given_a_closed_outbox_when_pushing_then_dropped_silently() -> None:
-    outbox = Outbox(1)
+    outbox = _outbox(1)
     outbox.push(b"1")
 
     outbox.close()
 
     assert_that(outbox.push(b"2"), equal_to(True))
-    outbox.push_unbounded(b"3")
+    outbox.push_replay(b"3")
     assert_that(len(outbox), equal_to(0))
 
 
+def test_given_frames_over_the_byte_limit_when_pushing_then_refused_though_few() -> None:
+    outbox = _outbox(100, byte_limit=1000)
+
+    pushed = [outbox.push(b"x" * 400), outbox.push(b"x" * 400), outbox.push(b"x" * 400)]
+
+    assert_that(pushed, contains_exactly(True, True, False))
+    assert_that(outbox.queued_bytes, equal_to(800))
+
+
+def test_given_a_replay_over_its_byte_bound_when_pushing_then_refused() -> None:
+    outbox = _outbox(1, byte_limit=1000, replay_bytes=1000)
+
+    pushed = [outbox.push_replay(b"r" * 600), outbox.push_replay(b"r" * 600)]
+
+    assert_that(pushed, contains_exactly(True, False))
+
+
+async def test_given_sent_frames_when_drained_then_their_bytes_are_free_again() -> None:
+    outbox = _outbox(100, byte_limit=1000)
+    sent = asyncio.Event()
+
+    async def send(frame: bytes) -> None:
+        sent.set()
+
+    outbox.push(b"x" * 900)
+    draining = asyncio.create_task(outbox.drain(send))
+    async with asyncio.timeout(5):
+        await sent.wait()
+    pushed = outbox.push(b"y" * 900)
+    outbox.close()
+    await draining
+
+    assert_that(pushed, equal_to(True))
+
+
 async def test_given_queued_frames_when_draining_then_sent_in_order_until_closed() -> None:
-    outbox = Outbox(10)
+    outbox = _outbox(10)
     sent: list[bytes] = []
     third = asyncio.Event()
 
