@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import re
 from pathlib import Path
 from typing import Any
@@ -9,6 +10,8 @@ from typing import Any
 from hamcrest import assert_that, empty
 
 from pm.v1 import envelope_pb2 as env
+from server.config import Config
+from server.protocol import CloseCode
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -50,3 +53,37 @@ def test_given_the_proto_when_reading_the_response_then_every_command_has_a_resu
     ]
 
     assert_that(wrong, empty())
+
+
+def test_given_the_docs_when_reading_their_links_then_none_leaves_the_repository() -> None:
+    outside: list[str] = []
+    for page in [*(ROOT / "docs").rglob("*.md"), ROOT / "README.md"]:
+        for target in re.findall(r"\]\(([^)#]+)", page.read_text("utf-8")):
+            if "://" in target:
+                continue
+            if not (page.parent / target).resolve().is_relative_to(ROOT):
+                outside.append(f"{page.relative_to(ROOT)}: {target}")
+        if "shared/" in page.read_text("utf-8"):
+            outside.append(f"{page.relative_to(ROOT)}: mentions shared/")
+
+    assert_that(outside, empty())
+
+
+def test_given_the_close_codes_when_reading_the_protocol_doc_then_each_is_explained() -> None:
+    text = (ROOT / "docs" / "protocol.md").read_text("utf-8")
+
+    missing = [code.name for code in CloseCode if f"| {int(code)} |" not in text]
+
+    assert_that(missing, empty())
+
+
+def test_given_the_config_when_reading_the_readme_then_every_setting_is_named() -> None:
+    readme = (ROOT / "README.md").read_text("utf-8")
+
+    missing = [
+        f"PM_{field.name.upper()}"
+        for field in dataclasses.fields(Config)
+        if field.init and f"PM_{field.name.upper()}" not in readme
+    ]
+
+    assert_that(missing, empty())
