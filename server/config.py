@@ -62,6 +62,8 @@ class Config:
     # 0: twice the interval.
     heartbeat_timeout_ms: int = 0
     max_message_bytes: int = 1_048_576
+    # Commands of one connection taken before its earlier ones are answered.
+    max_in_flight: int = 64
     send_queue_limit: int = 1024
     # Bytes queued for one connection before it is cut off with 4008.
     send_queue_bytes: int = 4 * 1_048_576
@@ -109,7 +111,7 @@ class Config:
             raise ConfigError(
                 "PM_SEND_QUEUE_BYTES must hold at least one PM_MAX_MESSAGE_BYTES frame"
             )
-        for name in ("close_timeout_ms", "header_timeout_ms", "max_replay_events"):
+        for name in ("close_timeout_ms", "header_timeout_ms", "max_replay_events", "max_in_flight"):
             if getattr(self, name) <= 0:
                 raise ConfigError(f"PM_{name.upper()} must be positive")
         if self.max_replay_bytes < self.max_message_bytes:

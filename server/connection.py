@@ -25,7 +25,9 @@ from server.auth import Principal
 from server.commands import parse_id
 from server.hub import PublishedEvent
 from server.outbox import Outbox
+from server.pipeline import CommandPipeline, Kind
 from server.protocol import CloseCode
+from server.runner import Outcome
 from server.services import Services
 from tenants import event_log, projects
 from tenants.errors import Internal, InvalidArgument, NotFound, PmError, ResyncRequired
@@ -34,8 +36,8 @@ log = logging.getLogger(__name__)
 
 TENANT_FEED = ""  # the tenant feed's key among the scopes (never a project id)
 
-# Commands that outlive a closed connection until they commit and publish (strong refs).
-_in_flight: set[asyncio.Future[None]] = set()
+# Follow-ups that outlive a closed connection until they commit and publish (strong refs).
+_follow_ups: set[asyncio.Task[None]] = set()
 
 
 class Connection:
@@ -67,8 +69,9 @@ class Connection:
         self._close_code: int | None = None
         # Set once the connection has decided to close (its code is known).
         self.closing = asyncio.Event()
-        # Frames wait unread while a command runs, Pongs included: silence then proves nothing.
-        self._busy = False
+        self._pipeline = CommandPipeline(
+            config.max_in_flight, self._send, self._deliver, on_idle=self._seen
+        )
         self._closer: asyncio.Task[None] | None = None
 
     @property
@@ -138,6 +141,9 @@ class Connection:
         self.tenant_feed = False
         self._live_after.clear()
 
+    def _seen(self) -> None:
+        self._last_seen = self._loop.time()
+
     async def _write(self, frame: bytes) -> None:
         await self.websocket.send_bytes(frame)
 
@@ -178,12 +184,8 @@ class Connection:
             if frame is None:
                 await self._close(CloseCode.UNSUPPORTED_DATA, "binary frames only")
                 return
-            self._busy = True
-            try:
-                await self._handle(frame)
-            finally:
-                self._busy = False
-                self._last_seen = self._loop.time()
+            await self._pipeline.room()
+            self._handle(frame)
 
     async def _heartbeat(self) -> None:
         config = self.services.config
@@ -193,8 +195,9 @@ class Connection:
         while True:
             now = self._loop.time()
             silent_until = self._last_seen + timeout
-            if self._busy:
-                # The command's end moves _last_seen; look again no later than a timeout on.
+            if self._pipeline.busy:
+                # Frames wait unread while the pipeline is full, Pongs included: silence then
+                # proves nothing. Its answers move _last_seen; look again a timeout on.
                 silent_until = max(silent_until, now + timeout)
             elif now >= silent_until:
                 await self._close(CloseCode.HEARTBEAT_TIMEOUT, "heartbeat timeout")
@@ -210,52 +213,64 @@ class Connection:
 
     # --- commands --------------------------------------------------------------------------
 
-    async def _handle(self, frame: bytes) -> None:
+    def _handle(self, frame: bytes) -> None:
+        """Hand one frame to the pipeline: it runs when the ordering rules allow."""
         try:
             message, name = protocol.decode_client_message(frame)
         except PmError as error:
-            self._send(protocol.encode_error(protocol.safe_request_id(frame), error))
+            self._pipeline.answered(protocol.encode_error(protocol.safe_request_id(frame), error))
             return
         request_id = message.request_id
         if name == "ping":
-            self._send(protocol.encode_pong(request_id))
+            self._pipeline.answered(protocol.encode_pong(request_id))
         elif name == "pong":
             pass  # reading it was enough: _last_seen moved
         elif name in ("subscribe", "unsubscribe"):
-            try:
-                if name == "subscribe":
-                    await self._subscribe(request_id, message.subscribe)
-                else:
-                    self._unsubscribe(request_id, message.unsubscribe)
-            except PmError as error:
-                self._send(protocol.encode_error(request_id, error))
-            except Exception:
-                log.exception("session %s: %s failed", self.session_id, name)
-                self._send(protocol.encode_error(request_id, Internal("internal error")))
-        else:
-            # Shielded: if this connection closes meanwhile (4003, 4008, a vanished peer), the
-            # command still commits on the tenant's thread, so its event must still reach
-            # every other subscriber.
-            command = asyncio.ensure_future(self._command(request_id, name, message))
-            _in_flight.add(command)
-            command.add_done_callback(_in_flight.discard)
-            await asyncio.shield(command)
-
-    async def _command(self, request_id: str, name: str, message: env.ClientMessage) -> None:
-        outcome = await self.services.runner.run(
-            self.principal, request_id, name, getattr(message, name)
-        )
-        # The sender hears first, then every subscriber (the sender too, if subscribed).
-        self._send(outcome.response)
-        if outcome.event is not None:
-            await self.services.hub.publish(outcome.event)
-        if outcome.follow_up is not None:
-            # After the answer and its event: housekeeping never delays either.
-            follow = await self.services.runner.follow_up(
-                self.principal, request_id, outcome.follow_up
+            self._pipeline.start(
+                "barrier", lambda: self._session_command(request_id, name, message)
             )
-            if follow is not None:
-                await self.services.hub.publish(follow)
+        else:
+            command = getattr(message, name)
+            kind: Kind = "write" if self.services.runner.is_mutation(name) else "read"
+            self._pipeline.start(
+                kind,
+                lambda: self.services.runner.run(self.principal, request_id, name, command),
+            )
+
+    async def _session_command(
+        self, request_id: str, name: str, message: env.ClientMessage
+    ) -> None:
+        try:
+            if name == "subscribe":
+                await self._subscribe(request_id, message.subscribe)
+            else:
+                self._unsubscribe(request_id, message.unsubscribe)
+        except PmError as error:
+            self._send(protocol.encode_error(request_id, error))
+        except Exception:
+            log.exception("session %s: %s failed", self.session_id, name)
+            self._send(protocol.encode_error(request_id, Internal("internal error")))
+
+    def _deliver(self, outcome: Outcome) -> None:
+        """A committed write's event, in commit order, right after its answer."""
+        if outcome.event is not None:
+            self.services.hub.publish(outcome.event)
+        if outcome.follow_up is not None:
+            follow_up = outcome.follow_up
+            request_id = outcome.request_id
+            runner = self.services.runner
+            hub = self.services.hub
+            principal = self.principal
+
+            async def run_follow_up() -> None:
+                # After the answer and its event: housekeeping never delays either.
+                event = await runner.follow_up(principal, request_id, follow_up)
+                if event is not None:
+                    hub.publish(event)
+
+            task = asyncio.ensure_future(run_follow_up())
+            _follow_ups.add(task)
+            task.add_done_callback(_follow_ups.discard)
 
     async def _subscribe(self, request_id: str, command: session_pb2.Subscribe) -> None:
         wanted = list(dict.fromkeys(parse_id(p, "project_ids") for p in command.project_ids))

@@ -94,8 +94,11 @@ class SubscriptionIndex:
 
 class Hub(abc.ABC):
     @abc.abstractmethod
-    async def publish(self, event: PublishedEvent) -> None:
-        """Hand a committed event to every matching subscriber (of every process)."""
+    def publish(self, event: PublishedEvent) -> None:
+        """Hand a committed event to every matching subscriber (of every process).
+
+        Never awaits: events are published in commit order from the code that learns of
+        the commit, and a broker-backed hub queues what it sends on."""
 
     @abc.abstractmethod
     def subscribe(
@@ -125,7 +128,7 @@ class InProcessHub(Hub):
     def __init__(self) -> None:
         self.index = SubscriptionIndex()
 
-    async def publish(self, event: PublishedEvent) -> None:
+    def publish(self, event: PublishedEvent) -> None:
         for subscriber in self.index.receivers(event):
             subscriber.deliver(event)
 

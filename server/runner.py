@@ -49,6 +49,7 @@ class Outcome:
     response: bytes
     event: PublishedEvent | None = None
     follow_up: FollowUp | None = None
+    request_id: str = ""
 
 
 @dataclass(frozen=True)
@@ -64,6 +65,12 @@ class CommandRunner:
     ) -> None:
         self._databases = databases
         self._max_message_bytes = max_message_bytes
+
+    @staticmethod
+    def is_mutation(name: str) -> bool:
+        """Whether the command writes (unknown commands do not: they are refused)."""
+        spec = REGISTRY.get(name)
+        return spec is not None and spec.mutation is not None
 
     def _paging(self, db: TenantDatabase) -> Paging:
         return Paging.for_frames(db.meta.page_token_key, self._max_message_bytes)
@@ -115,7 +122,10 @@ class CommandRunner:
                 lambda conn: _apply(conn, spec, principal, request_id, command, fp, paging)
             )
         return Outcome(
-            applied.response, self._published(principal, applied.stored), applied.follow_up
+            applied.response,
+            self._published(principal, applied.stored),
+            applied.follow_up,
+            request_id,
         )
 
     async def follow_up(

@@ -19,6 +19,7 @@ from pathlib import Path
 from tenants.database import Synchronous, TenantDatabase
 from tenants.errors import InvalidArgument
 from tenants.migrator import Migration, load_migrations
+from tenants.readers import ReadPool
 
 log = logging.getLogger(__name__)
 
@@ -39,9 +40,14 @@ class TenantDatabases:
         synchronous: Synchronous = "NORMAL",
         migrations: tuple[Migration, ...] | None = None,
         connection_factory: type[sqlite3.Connection] = sqlite3.Connection,
+        read_threads: int = 4,
+        read_connections: int = 2,
     ) -> None:
         self._dir = data_dir / "tenants"
         self._factory = connection_factory
+        # One pool of read threads for every tenant, instead of a thread per tenant.
+        self._readers = ReadPool(read_threads)
+        self._read_connections = read_connections
         self._max_open = max(1, max_open)
         self._synchronous = synchronous
         self._migrations = migrations if migrations is not None else load_migrations()
@@ -101,6 +107,8 @@ class TenantDatabases:
                 migrations=self._migrations,
                 synchronous=self._synchronous,
                 connection_factory=self._factory,
+                readers=self._readers,
+                read_connections=self._read_connections,
             )
             await db.open()
             if self._closed:
@@ -132,6 +140,7 @@ class TenantDatabases:
         dbs = list(self._open.values())
         self._open.clear()
         await asyncio.gather(*(db.close() for db in dbs), *self._closing)
+        await self._readers.close()
 
 
 def _retrieve_exception(task: asyncio.Task[TenantDatabase]) -> None:

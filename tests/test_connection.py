@@ -433,7 +433,7 @@ async def test_given_a_slow_consumer_when_cut_off_then_deliveries_stop_before_th
             seq = 0
             while not ws.closed.is_set():
                 seq += 1
-                await hub.publish(_event(seq))
+                hub.publish(_event(seq))
                 await asyncio.sleep(0)  # let the writer and the closer run
 
         assert_that(ws.close_code, equal_to(CloseCode.SLOW_CONSUMER))

@@ -105,7 +105,7 @@ async def test_given_several_subscribers_when_publishing_then_each_gets_the_same
         hub.subscribe("acme", receiver, project_ids=["p1"])
     event = _event("p1", seq=7)
 
-    await hub.publish(event)
+    hub.publish(event)
 
     for receiver in receivers:
         assert_that(receiver.frames, has_length(1))
@@ -118,7 +118,7 @@ async def test_given_a_closed_hub_when_publishing_then_nobody_receives() -> None
     hub.subscribe("acme", alice, project_ids=["p1"])
 
     await hub.close()
-    await hub.publish(_event("p1"))
+    hub.publish(_event("p1"))
 
     assert_that(alice.frames, empty())
 

@@ -364,7 +364,7 @@ def _publish_later(services: Services, event: PublishedEvent | None) -> Callable
     assert event is not None
 
     async def publish() -> None:
-        await services.hub.publish(event)
+        services.hub.publish(event)
 
     return publish
 

@@ -14,7 +14,6 @@ from hamcrest import (
     assert_that,
     contains_exactly,
     equal_to,
-    greater_than_or_equal_to,
     has_length,
     instance_of,
 )
@@ -64,21 +63,6 @@ def _insert_then_fail(key: str) -> Callable[[sqlite3.Connection], Any]:
         raise _Boom(key)
 
     return write
-
-
-async def _blocked(db: TenantDatabase) -> tuple[threading.Event, asyncio.Task[Any]]:
-    """Holds the database thread on a read until the gate opens, so that writes submitted
-    meanwhile queue up and are committed as one batch."""
-    gate = threading.Event()
-    started = threading.Event()
-
-    def hold(conn: sqlite3.Connection) -> bool:
-        started.set()
-        return gate.wait(10)
-
-    task = asyncio.ensure_future(db.read(hold))
-    await asyncio.get_running_loop().run_in_executor(None, started.wait, 10)
-    return gate, task
 
 
 def _submitted(*coroutines: Any) -> list[asyncio.Task[Any]]:
@@ -285,11 +269,11 @@ async def test_given_closed_databases_when_leasing_then_refused(tmp_path: Path) 
             pass
 
 
-# --- group commit -----------------------------------------------------------------------------
+# --- group commit, and reads beside writes ---------------------------------------------------
 
 
-async def _open(tmp_path: Path) -> TenantDatabase:
-    db = TenantDatabase("acme", tmp_path / "acme.sqlite3", migrations=MIGRATIONS)
+async def _open(tmp_path: Path, **options: Any) -> TenantDatabase:
+    db = TenantDatabase("acme", tmp_path / "acme.sqlite3", migrations=MIGRATIONS, **options)
     await db.open()
     return db
 
@@ -299,24 +283,120 @@ async def test_given_a_batch_where_one_write_raises_when_committed_then_the_othe
 ) -> None:
     db = await _open(tmp_path)
     try:
-        gate, hold = await _blocked(db)
-        writes = _submitted(
+        # Asked for together: they are taken as one batch, one transaction, one commit.
+        writes = [
             db.write(_insert_project("AA")),
             db.write(_insert_then_fail("BB")),
             db.write(_insert_project("CC")),
-        )
-        await _queued()
-        gate.set()
-        outcomes = await asyncio.gather(hold, *writes, return_exceptions=True)
+        ]
+        outcomes = await asyncio.gather(*writes, return_exceptions=True)
 
-        assert_that(outcomes[2], instance_of(_Boom))
+        assert_that(outcomes[1], instance_of(_Boom))
         assert_that(
-            [getattr(o, "key", o) for o in (outcomes[1], outcomes[3])], equal_to(["AA", "CC"])
+            [getattr(o, "key", o) for o in (outcomes[0], outcomes[2])], equal_to(["AA", "CC"])
         )
         assert_that(await db.read(_keys), equal_to(["AA", "CC"]))
-        assert_that(db.stats.largest_batch, greater_than_or_equal_to(3))
+        assert_that(db.stats.largest_batch, equal_to(3))
         assert_that(db.stats.commits, equal_to(1))
     finally:
+        await db.close()
+
+
+async def test_given_writes_of_two_tenants_when_asked_together_then_each_tenant_commits_once(
+    tmp_path: Path,
+) -> None:
+    databases = TenantDatabases(tmp_path, read_threads=2)
+    try:
+        async with databases.lease("acme") as acme, databases.lease("globex") as globex:
+            writes = [
+                db.write(_insert_project(f"{name}{n}"))
+                for n in range(5)
+                for db, name in ((acme, "A"), (globex, "G"))
+            ]
+            await asyncio.gather(*writes)
+
+            assert_that((acme.stats.commits, acme.stats.writes), equal_to((1, 5)))
+            assert_that((globex.stats.commits, globex.stats.writes), equal_to((1, 5)))
+            assert_that(await acme.read(_keys), equal_to([f"A{n}" for n in range(5)]))
+    finally:
+        await databases.close()
+
+
+async def test_given_a_long_read_when_writes_arrive_then_they_commit_without_waiting_for_it(
+    tmp_path: Path,
+) -> None:
+    db = await _open(tmp_path)
+    gate = threading.Event()
+    started = threading.Event()
+
+    def long_read(conn: sqlite3.Connection) -> list[str]:
+        before = _keys(conn)
+        started.set()
+        gate.wait(10)
+        # Its snapshot began before the writes: it does not see them.
+        assert _keys(conn) == before
+        return before
+
+    try:
+        reading = asyncio.ensure_future(db.read(long_read))
+        await asyncio.to_thread(started.wait, 10)
+        async with asyncio.timeout(10):
+            await db.write(_insert_project("AA"))
+            await db.write(_insert_project("BB"))
+            later_read = await db.read(_keys)
+        gate.set()
+        async with asyncio.timeout(10):
+            first_read = await reading
+
+        assert_that(first_read, equal_to([]))
+        assert_that(later_read, equal_to(["AA", "BB"]))
+    finally:
+        gate.set()
+        await db.close()
+
+
+class _SlowCommit(sqlite3.Connection):
+    """While `holding`, every COMMIT of the writer waits until `release` is set (a slow
+    fsync)."""
+
+    holding = False
+    entered = threading.Event()
+    release = threading.Event()
+
+    def execute(self, sql: str, *args: Any) -> sqlite3.Cursor:
+        if sql == "COMMIT" and _SlowCommit.holding:
+            _SlowCommit.entered.set()
+            _SlowCommit.release.wait(10)
+        return super().execute(sql, *args)
+
+
+async def test_given_a_full_sync_batch_committing_when_reading_then_the_read_is_not_held(
+    tmp_path: Path,
+) -> None:
+    _SlowCommit.entered.clear()
+    _SlowCommit.release.clear()
+    db = await _open(tmp_path, synchronous="FULL", connection_factory=_SlowCommit)
+    try:
+        await db.write(_insert_project("AA"))
+        _SlowCommit.holding = True
+
+        committing = db.write(_insert_project("BB"))
+        await asyncio.to_thread(_SlowCommit.entered.wait, 10)
+        _SlowCommit.holding = False  # reads end their transactions with COMMIT too
+        async with asyncio.timeout(10):
+            seen_meanwhile = await db.read(_keys)
+        queued_behind = db.write(_insert_project("CC"))
+        _SlowCommit.release.set()
+        async with asyncio.timeout(10):
+            await committing
+            await queued_behind
+
+        assert_that(seen_meanwhile, equal_to(["AA"]))
+        assert_that(await db.read(_keys), equal_to(["AA", "BB", "CC"]))
+        assert_that(db.stats.commits, equal_to(3))
+    finally:
+        _SlowCommit.holding = False
+        _SlowCommit.release.set()
         await db.close()
 
 
@@ -324,17 +404,14 @@ async def test_given_queued_writes_when_closing_then_they_finish_before_the_file
     tmp_path: Path,
 ) -> None:
     db = await _open(tmp_path)
-    gate, hold = await _blocked(db)
-    writes = _submitted(*(db.write(_insert_project(f"K{n}")) for n in range(5)))
+    writes = [db.write(_insert_project(f"K{n}")) for n in range(5)]
     closing = asyncio.ensure_future(db.close())
-    await _queued()
-    gate.set()
 
     async with asyncio.timeout(10):
         await closing
-        results = await asyncio.gather(hold, *writes)
+        results = await asyncio.gather(*writes)
 
-    assert_that([r.key for r in results[1:]], equal_to([f"K{n}" for n in range(5)]))
+    assert_that([r.key for r in results], equal_to([f"K{n}" for n in range(5)]))
     reopened = await _open(tmp_path)
     try:
         assert_that(await reopened.read(_keys), has_length(5))
@@ -342,7 +419,7 @@ async def test_given_queued_writes_when_closing_then_they_finish_before_the_file
         await reopened.close()
 
 
-async def test_given_sqlite_drops_the_transaction_when_a_batch_runs_then_all_fail_and_it_lives(
+async def test_given_sqlite_drops_the_transaction_when_a_batch_runs_then_its_writes_fail(
     tmp_path: Path,
 ) -> None:
     def lost_transaction(conn: sqlite3.Connection) -> None:
@@ -351,23 +428,19 @@ async def test_given_sqlite_drops_the_transaction_when_a_batch_runs_then_all_fai
 
     db = await _open(tmp_path)
     try:
-        gate, hold = await _blocked(db)
-        writes = _submitted(
+        writes = [
             db.write(_insert_project("AA")),
             db.write(lost_transaction),
             db.write(_insert_project("CC")),
-        )
-        await _queued()
-        gate.set()
+        ]
         async with asyncio.timeout(10):
-            outcomes = await asyncio.gather(hold, *writes, return_exceptions=True)
+            outcomes = await asyncio.gather(*writes, return_exceptions=True)
 
-        assert_that(
-            [isinstance(o, sqlite3.Error) for o in outcomes[1:]], equal_to([True, True, True])
-        )
+        # AA went down with the transaction; CC, not yet run, gets a fresh one.
+        assert_that([isinstance(o, sqlite3.Error) for o in outcomes], equal_to([True, True, False]))
         async with asyncio.timeout(10):
             await db.write(_insert_project("DD"))
-            assert_that(await db.read(_keys), equal_to(["DD"]))
+            assert_that(await db.read(_keys), equal_to(["CC", "DD"]))
     finally:
         await db.close()
 

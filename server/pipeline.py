@@ -1,0 +1,141 @@
+"""A connection's commands in flight: applied in the order sent, answered in that order.
+
+The reader hands each command on without waiting for the one before it to be answered (at
+most `max_in_flight`; past that it stops reading). Order still holds:
+- writes go to the tenant's writer queue in the order sent, so they commit in that order
+  (usually together, in one batch);
+- a read waits for the writes sent before it (a read after the same connection's write sees
+  it), a write waits for the reads sent before it (they saw the state before it), and a
+  barrier (Subscribe, Unsubscribe) waits for everything before it and holds everything after;
+- answers leave in the order the commands came, each write's event right after its answer.
+
+Because of those rules a write is always the oldest unanswered command when it commits, so
+its answer and event go out at once, in the commit order: every subscriber sees events in
+seq order and the sender sees its Response before its event.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections import deque
+from collections.abc import Awaitable, Callable
+from typing import Literal
+
+from server.runner import Outcome
+
+log = logging.getLogger(__name__)
+
+Kind = Literal["read", "write", "barrier"]
+
+# Commands still running after their connection closed: they commit and publish anyway.
+_running: set[asyncio.Task[None]] = set()
+
+
+class _Slot:
+    __slots__ = ("kind", "done", "outcome")
+
+    def __init__(self, kind: Kind | None) -> None:
+        self.kind = kind
+        self.done = False
+        self.outcome: Outcome | None = None
+
+
+class CommandPipeline:
+    def __init__(
+        self,
+        max_in_flight: int,
+        send: Callable[[bytes], None],
+        deliver: Callable[[Outcome], None],
+        *,
+        on_idle: Callable[[], None] = lambda: None,
+    ) -> None:
+        self._max = max_in_flight
+        self._send = send
+        # Called when the last command in flight has been answered.
+        self._on_idle = on_idle
+        # Publishes a write's event and starts its follow-up; called in commit order.
+        self._deliver = deliver
+        self._slots: deque[_Slot] = deque()
+        self._waiting: deque[tuple[_Slot, Callable[[], Awaitable[Outcome | None]]]] = deque()
+        self._running = {"read": 0, "write": 0, "barrier": 0}
+        self._room = asyncio.Event()
+        self._room.set()
+
+    @property
+    def busy(self) -> bool:
+        """Some command sent is not answered yet."""
+        return bool(self._slots)
+
+    async def room(self) -> None:
+        """Returns once another command may be taken."""
+        await self._room.wait()
+
+    def answered(self, frame: bytes) -> None:
+        """A command answered without running (a Ping's Pong, a frame that did not parse)."""
+        slot = _Slot(None)
+        slot.done = True
+        slot.outcome = Outcome(frame)
+        self._add(slot)
+        self._flush()
+
+    def start(self, kind: Kind, run: Callable[[], Awaitable[Outcome | None]]) -> None:
+        """Take a command; it runs as soon as the ordering rules allow."""
+        slot = _Slot(kind)
+        self._add(slot)
+        if self._waiting or not self._may_run(kind):
+            self._waiting.append((slot, run))
+        else:
+            self._run(slot, run)
+
+    def _add(self, slot: _Slot) -> None:
+        self._slots.append(slot)
+        if len(self._slots) >= self._max:
+            self._room.clear()
+
+    def _may_run(self, kind: Kind) -> bool:
+        running = self._running
+        if running["barrier"]:
+            return False
+        if kind == "barrier":
+            return not running["read"] and not running["write"]
+        other = "write" if kind == "read" else "read"
+        return not running[other]
+
+    def _run(self, slot: _Slot, run: Callable[[], Awaitable[Outcome | None]]) -> None:
+        assert slot.kind is not None
+        self._running[slot.kind] += 1
+        task = asyncio.ensure_future(self._execute(slot, run))
+        _running.add(task)
+        task.add_done_callback(_running.discard)
+
+    async def _execute(self, slot: _Slot, run: Callable[[], Awaitable[Outcome | None]]) -> None:
+        try:
+            slot.outcome = await run()
+        except Exception:
+            log.exception("a command failed outside the runner")
+        finally:
+            assert slot.kind is not None
+            self._running[slot.kind] -= 1
+            slot.done = True
+            self._flush()
+            self._start_waiting()
+
+    def _flush(self) -> None:
+        slots = self._slots
+        while slots and slots[0].done:
+            outcome = slots.popleft().outcome
+            if outcome is not None:
+                if outcome.response:
+                    self._send(outcome.response)
+                if outcome.event is not None or outcome.follow_up is not None:
+                    self._deliver(outcome)
+            if not slots:
+                self._on_idle()
+        if len(slots) < self._max:
+            self._room.set()
+
+    def _start_waiting(self) -> None:
+        while self._waiting and self._may_run(self._waiting[0][0].kind or "read"):
+            slot, run = self._waiting.popleft()
+            self._run(slot, run)
