@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import resource
 import signal
 import sys
 from types import FrameType
@@ -23,6 +24,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--log-level", default="info")
     args = parser.parse_args(argv)
+    _raise_descriptor_limit()
     logging.basicConfig(
         level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s %(message)s"
     )
@@ -54,6 +56,17 @@ def main(argv: list[str] | None = None) -> int:
     signal.signal(signal.SIGTERM, _exit_cleanly)
     uvicorn.Server(uvicorn_config(app, config, log_level=args.log_level)).run()
     return 0
+
+
+def _raise_descriptor_limit() -> None:
+    """Each socket and each open tenant database (three files) holds descriptors; the soft
+    limit (often 1024) is only a default, the hard one what the system allows."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft != hard:
+        try:
+            resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+        except (ValueError, OSError):
+            pass  # e.g. macOS refuses an unlimited hard limit: keep the soft one
 
 
 def _exit_cleanly(signum: int, frame: FrameType | None) -> None:

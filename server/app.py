@@ -6,6 +6,7 @@ request and close after uvicorn has closed every WebSocket (with 1012); database
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -24,8 +25,10 @@ from server.auth import TokenVerifier, extract_credentials
 from server.config import Config
 from server.connection import Connection
 from server.hub import create_hub
+from server.logs import RefusalLog, log_accept_failures
 from server.runner import CommandRunner
 from server.services import Services
+from server.transport import stats_of
 from tenants.errors import Unauthenticated
 from tenants.manager import TenantDatabases
 
@@ -40,14 +43,16 @@ def services_of(conn: HTTPConnection) -> Services:
 
 async def healthz(request: Request) -> Response:
     services = services_of(request)
-    return JSONResponse(
-        {
-            "status": "ok",
-            "version": server.__version__,
-            "open_tenants": services.databases.open_count,
-            "connections": len(services.connections),
-        }
-    )
+    body: dict[str, object] = {
+        "status": "ok",
+        "version": server.__version__,
+        "open_tenants": services.databases.open_count,
+        "connections": len(services.connections),
+    }
+    stats = stats_of(request.app.state)
+    if stats is not None:
+        body["sockets"] = stats.open_sockets  # authenticated or not, this request's own included
+    return JSONResponse(body)
 
 
 async def websocket_endpoint(websocket: WebSocket) -> None:
@@ -55,6 +60,7 @@ async def websocket_endpoint(websocket: WebSocket) -> None:
     config = services.config
     origin = websocket.headers.get("origin")
     if config.allowed_origins and origin is not None and origin not in config.allowed_origins:
+        _refusals(websocket).refused("upgrade 403: origin not allowed")
         await websocket.send_denial_response(
             JSONResponse({"error": "origin not allowed"}, status_code=403)
         )
@@ -65,7 +71,9 @@ async def websocket_endpoint(websocket: WebSocket) -> None:
         )
         principal = services.verifier.verify(credentials.token)
     except Unauthenticated as error:
-        # Refused before accept: nothing is opened or written.
+        # Refused before accept: nothing is opened or written. One line per reason and
+        # second, whatever a client sends.
+        _refusals(websocket).refused(f"upgrade 401: {error.message}")
         await websocket.send_denial_response(
             JSONResponse(
                 {"error": "unauthenticated", "message": error.message},
@@ -75,6 +83,14 @@ async def websocket_endpoint(websocket: WebSocket) -> None:
         )
         return
     await Connection(websocket, principal, services, subprotocol=credentials.subprotocol).serve()
+
+
+_FALLBACK_REFUSALS = RefusalLog()
+
+
+def _refusals(conn: HTTPConnection) -> RefusalLog:
+    stats = stats_of(conn.app.state)
+    return stats.refusals if stats is not None else _FALLBACK_REFUSALS
 
 
 def create_app(config: Config) -> Starlette:
@@ -93,11 +109,16 @@ def create_app(config: Config) -> Starlette:
             databases=databases,
             hub=hub,
             verifier=TokenVerifier(config),
-            runner=CommandRunner(databases),
+            runner=CommandRunner(databases, max_message_bytes=config.max_message_bytes),
+        )
+        stats = stats_of(app.state)
+        restore_loop_handler = log_accept_failures(
+            asyncio.get_running_loop(), stats.refusals if stats else RefusalLog()
         )
         try:
             yield
         finally:
+            restore_loop_handler()
             await hub.close()
             await databases.close()
 

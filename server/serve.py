@@ -1,9 +1,11 @@
 """How pm-server runs under uvicorn: one place for the settings `python -m server` and the
 tests share, so the tests exercise the same protocol classes and limits as production.
 
-uvicorn's websockets-sansio implementation with per-message deflate off: deflate costs
-about 120 KiB per idle connection (26 KiB without) and defeats encoding an event once
-for all receivers. Frames over PM_MAX_MESSAGE_BYTES are refused with 1009.
+uvicorn's h11 and websockets-sansio implementations, subclassed in server/transport.py to
+bound closes, request heads and descriptors; per-message deflate off: deflate costs about
+120 KiB per idle connection (26 KiB without) and defeats encoding an event once for all
+receivers. Frames over PM_MAX_MESSAGE_BYTES are refused with 1009. uvicorn's log lines go
+through server/logs.py, which keeps the query string of /ws out of them.
 """
 
 from __future__ import annotations
@@ -14,16 +16,25 @@ import uvicorn
 from starlette.applications import Starlette
 
 from server.config import Config
+from server.logs import uvicorn_log_config
+from server.transport import MAX_HEAD_BYTES, SocketStats, protocols
 
 
 def uvicorn_config(app: Starlette, config: Config, **overrides: Any) -> uvicorn.Config:
+    stats = SocketStats()
+    # /healthz counts the sockets; the lifespan logs refused accepts through stats.refusals.
+    app.state.socket_stats = stats
+    http, ws = protocols(config, stats)
     settings: dict[str, Any] = {
         "host": config.host,
         "port": config.port,
-        "http": "h11",
-        "ws": "websockets-sansio",
+        "http": http,
+        "ws": ws,
         "ws_per_message_deflate": False,
         "ws_max_size": config.max_message_bytes,
+        # h11's own limit, for heads arriving in pieces, agrees with ours for whole ones.
+        "h11_max_incomplete_event_size": MAX_HEAD_BYTES,
+        "log_config": uvicorn_log_config(),
         "lifespan": "on",
         "timeout_graceful_shutdown": config.graceful_shutdown_seconds,
     }

@@ -166,7 +166,7 @@ class TenantDatabase:
         )
         conn.row_factory = sqlite3.Row
         conn.execute("PRAGMA busy_timeout = 10000")
-        conn.execute("PRAGMA journal_mode = WAL")
+        _enter_wal(conn)
         conn.execute(f"PRAGMA synchronous = {self._synchronous}")
         conn.execute("PRAGMA foreign_keys = ON")
         # Each command's SAVEPOINT keeps the pages it changes in a sub-journal: in memory
@@ -361,6 +361,20 @@ def _settle(future: asyncio.Future[Any], result: Any, error: BaseException | Non
         future.set_exception(error)
     else:
         future.set_result(result)
+
+
+def _enter_wal(conn: sqlite3.Connection, attempts: int = 200) -> None:
+    """Switch a (new) file to WAL. SQLite answers BUSY at once, without its busy handler,
+    when another process is switching the same new file at that moment: retry a while (this
+    runs on a worker thread, where sleeping is fine)."""
+    for attempt in range(attempts):
+        try:
+            conn.execute("PRAGMA journal_mode = WAL")
+            return
+        except sqlite3.OperationalError as exc:
+            if not _is_busy(exc) or attempt == attempts - 1:
+                raise
+            time.sleep(0.01)
 
 
 def _is_busy(error: BaseException) -> bool:

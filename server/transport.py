@@ -1,0 +1,449 @@
+"""uvicorn's HTTP (h11) and WebSocket (websockets sans-I/O) protocols, held to our limits.
+
+uvicorn lets a peer keep a socket as long as it likes; these subclasses do not:
+
+- Every close is over within PM_CLOSE_TIMEOUT_MS. asyncio's `close()` waits for the write
+  buffer to drain, forever if the peer stops reading, so each socket's transport is wrapped
+  in `BoundedTransport`, which aborts the connection once the timeout has passed.
+- A close frame goes out at once (uvicorn waited for the socket to be writable first).
+- A request's head must arrive within PM_HEADER_TIMEOUT_MS and fit MAX_HEAD_BYTES (431).
+- An upgrade the websockets parser refuses (a header line over 8 KiB, too many headers) is
+  answered with the parser's 431 or 400; uvicorn never wrote it and held the socket open.
+- A frame over PM_MAX_MESSAGE_BYTES closes with 1009 and half-closes, then reads and drops
+  the rest until the peer's EOF: closing a socket with unread data answers with a RST,
+  which destroys the close frame the peer had not read yet.
+- A new socket whose descriptor would eat into the tenant databases' reserve gets a 503.
+- Invalid UTF-8 and refused upgrades are INFO lines, never a traceback or an ERROR.
+
+`protocols(config, stats)` binds both classes to one Config and one SocketStats.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import re
+import resource
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from http import HTTPStatus
+from typing import Any, ClassVar, cast
+
+import h11
+from uvicorn._types import ASGISendEvent
+from uvicorn.config import Config as UvicornConfig
+from uvicorn.protocols.http.h11_impl import H11Protocol
+from uvicorn.protocols.websockets.websockets_sansio_impl import WebSocketsSansIOProtocol
+from uvicorn.server import ServerState
+from websockets.exceptions import SecurityError
+from websockets.protocol import State
+
+from server.config import Config
+from server.logs import RefusalLog
+
+log = logging.getLogger(__name__)
+
+# The request line and headers of one request, in bytes.
+MAX_HEAD_BYTES = 64 * 1024
+# An open tenant database holds a writer and up to two read connections, each with three
+# descriptors: the file, its -wal and its -shm.
+_DESCRIPTORS_PER_TENANT = 9
+_SPARE_DESCRIPTORS = 32
+_HEAD_END = re.compile(rb"\n\r?\n")
+
+
+@dataclass(frozen=True)
+class Limits:
+    close_timeout: float
+    header_timeout: float
+    descriptor_reserve: int
+
+    @classmethod
+    def of(cls, config: Config) -> Limits:
+        return cls(
+            close_timeout=config.close_timeout_ms / 1000,
+            header_timeout=config.header_timeout_ms / 1000,
+            descriptor_reserve=_DESCRIPTORS_PER_TENANT * config.max_open_tenants
+            + _SPARE_DESCRIPTORS,
+        )
+
+
+@dataclass
+class SocketStats:
+    """Shared by every socket of one server: the count /healthz reports, the refusal log."""
+
+    open_sockets: int = 0
+    refusals: RefusalLog = field(default_factory=RefusalLog)
+
+
+def descriptor_ceiling(reserve: int) -> int | None:
+    """The lowest descriptor number a new socket may not have (None: no limit). At most
+    half the descriptors are kept back, so that a low limit still serves some sockets."""
+    soft, _ = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft == resource.RLIM_INFINITY:
+        return None
+    return soft - min(reserve, soft // 2)
+
+
+def plain_response(status: HTTPStatus, headers: Iterable[tuple[str, str]] = ()) -> bytes:
+    body = f"{status.phrase}\n".encode()
+    lines = [
+        f"HTTP/1.1 {status.value} {status.phrase}",
+        "Content-Type: text/plain; charset=utf-8",
+        f"Content-Length: {len(body)}",
+        "Connection: close",
+        *(f"{name}: {value}" for name, value in headers),
+    ]
+    return "\r\n".join(lines).encode() + b"\r\n\r\n" + body
+
+
+class BoundedTransport(asyncio.Transport):
+    """A socket's transport whose close cannot hang: aborted `timeout` seconds after close()
+    or linger() unless the connection is lost before."""
+
+    def __init__(
+        self,
+        inner: asyncio.Transport,
+        timeout: float,
+        loop: asyncio.AbstractEventLoop,
+        stats: SocketStats,
+    ) -> None:
+        super().__init__()
+        self.inner = inner
+        self.lingering = False
+        self._timeout = timeout
+        self._loop = loop
+        self._stats: SocketStats | None = stats
+        self._abort_timer: asyncio.TimerHandle | None = None
+        stats.open_sockets += 1
+
+    def close(self) -> None:
+        if not self.lingering:  # a lingering socket closes at the peer's EOF or the timeout
+            self.inner.close()
+        self._abort_later()
+
+    def linger(self) -> None:
+        """Half-close: the peer reads what was written, then EOF; it may finish sending
+        (the protocol drops what arrives), and asyncio closes at the peer's EOF."""
+        self.lingering = True
+        if self.inner.can_write_eof():
+            self.inner.write_eof()
+        self._abort_later()
+
+    def lost(self) -> None:
+        """The connection is gone (the protocol's connection_lost)."""
+        if self._abort_timer is not None:
+            self._abort_timer.cancel()
+            self._abort_timer = None
+        if self._stats is not None:
+            self._stats.open_sockets -= 1
+            self._stats = None
+
+    def _abort_later(self) -> None:
+        if self._abort_timer is None:
+            self._abort_timer = self._loop.call_later(self._timeout, self.inner.abort)
+
+    def is_closing(self) -> bool:
+        return self.lingering or self.inner.is_closing()
+
+    def write(self, data: bytes | bytearray | memoryview[Any]) -> None:
+        if not self.lingering:  # half-closed: asyncio would raise
+            self.inner.write(data)
+
+    def writelines(self, list_of_data: Iterable[bytes | bytearray | memoryview[Any]]) -> None:
+        for data in list_of_data:
+            self.write(data)
+
+    def abort(self) -> None:
+        self.inner.abort()
+
+    def write_eof(self) -> None:
+        self.inner.write_eof()
+
+    def can_write_eof(self) -> bool:
+        return self.inner.can_write_eof()
+
+    def get_extra_info(self, name: str, default: Any = None) -> Any:
+        return self.inner.get_extra_info(name, default)
+
+    def set_protocol(self, protocol: asyncio.BaseProtocol) -> None:
+        self.inner.set_protocol(protocol)
+
+    def get_protocol(self) -> asyncio.BaseProtocol:
+        return self.inner.get_protocol()
+
+    def is_reading(self) -> bool:
+        return self.inner.is_reading()
+
+    def pause_reading(self) -> None:
+        self.inner.pause_reading()
+
+    def resume_reading(self) -> None:
+        self.inner.resume_reading()
+
+    def set_write_buffer_limits(self, high: int | None = None, low: int | None = None) -> None:
+        self.inner.set_write_buffer_limits(high, low)
+
+    def get_write_buffer_size(self) -> int:
+        return self.inner.get_write_buffer_size()
+
+    def get_write_buffer_limits(self) -> tuple[int, int]:
+        return self.inner.get_write_buffer_limits()
+
+
+class _HeadMeter:
+    """The size of a request's head as its bytes arrive. h11 takes a head of any size when
+    it arrives whole (its own limit is for incomplete ones)."""
+
+    def __init__(self) -> None:
+        self.size = 0
+        self.complete = False
+        self._tail = b""
+
+    def feed(self, data: bytes) -> int:
+        if self.complete:
+            return self.size
+        if self.size == 0:
+            data = data.lstrip(b"\r\n")  # h11 skips blank lines before a request
+        window = self._tail + data
+        end = _HEAD_END.search(window)
+        if end is None:
+            self.size += len(data)
+            self._tail = window[-3:]
+        else:
+            self.size += end.end() - len(self._tail)
+            self.complete = True
+        return self.size
+
+
+def _fileno(transport: asyncio.BaseTransport) -> int | None:
+    sock = transport.get_extra_info("socket")
+    return None if sock is None else int(sock.fileno())
+
+
+class HttpProtocol(H11Protocol):
+    limits: ClassVar[Limits]
+    stats: ClassVar[SocketStats]
+
+    def __init__(
+        self,
+        config: UvicornConfig,
+        server_state: ServerState,
+        app_state: dict[str, Any],
+        _loop: asyncio.AbstractEventLoop | None = None,
+    ) -> None:
+        super().__init__(config, server_state, app_state, _loop)
+        self._head = _HeadMeter()
+        self._header_timer: asyncio.TimerHandle | None = None
+
+    def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
+        self.bounded = BoundedTransport(transport, self.limits.close_timeout, self.loop, self.stats)
+        super().connection_made(self.bounded)
+        ceiling = descriptor_ceiling(self.limits.descriptor_reserve)
+        fd = _fileno(transport)
+        if ceiling is not None and fd is not None and fd >= ceiling:
+            # The reserve is for tenant databases: a socket must not take their descriptors.
+            self._refuse(
+                HTTPStatus.SERVICE_UNAVAILABLE,
+                "descriptor limit",
+                [("Retry-After", "1")],
+                linger=False,  # free the descriptor now: it is what is short
+            )
+            return
+        self._arm_header_timer()
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self._cancel_header_timer()
+        self.bounded.lost()
+        super().connection_lost(exc)
+
+    def data_received(self, data: bytes) -> None:
+        if self.bounded.lingering:
+            return  # refused: the rest is read only so that the peer gets the answer
+        if self.conn.their_state is h11.IDLE:
+            if self._head.complete:  # the next request on a kept-alive connection
+                self._head = _HeadMeter()
+                self._arm_header_timer()
+            if self._head.feed(data) > MAX_HEAD_BYTES:
+                self._refuse(HTTPStatus.REQUEST_HEADER_FIELDS_TOO_LARGE, "request head too large")
+                return
+        super().data_received(data)
+        if self.conn.their_state is not h11.IDLE:
+            self._cancel_header_timer()
+
+    def _refuse(
+        self,
+        status: HTTPStatus,
+        reason: str,
+        headers: Iterable[tuple[str, str]] = (),
+        *,
+        linger: bool = True,
+    ) -> None:
+        self._cancel_header_timer()
+        self.stats.refusals.refused(reason)
+        self.bounded.write(plain_response(status, headers))
+        if linger:  # the peer may still be sending its head
+            self.bounded.linger()
+        else:
+            self.bounded.close()
+
+    def _arm_header_timer(self) -> None:
+        if self._header_timer is None:
+            self._header_timer = self.loop.call_later(
+                self.limits.header_timeout, self._header_timeout
+            )
+
+    def _cancel_header_timer(self) -> None:
+        if self._header_timer is not None:
+            self._header_timer.cancel()
+            self._header_timer = None
+
+    def _header_timeout(self) -> None:
+        self._header_timer = None
+        if not self.bounded.is_closing():
+            self.stats.refusals.refused("request head not received in time")
+            self.bounded.close()
+
+
+class WebSocketProtocol(WebSocketsSansIOProtocol):
+    limits: ClassVar[Limits]
+    stats: ClassVar[SocketStats]
+
+    def __init__(
+        self,
+        config: UvicornConfig,
+        server_state: ServerState,
+        app_state: dict[str, Any],
+        _loop: asyncio.AbstractEventLoop | None = None,
+    ) -> None:
+        super().__init__(config, server_state, app_state, _loop)
+        self.close_timeout = self.limits.close_timeout
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        if not isinstance(transport, BoundedTransport):  # handed over by HttpProtocol if so
+            plain = cast(asyncio.Transport, transport)
+            transport = BoundedTransport(plain, self.limits.close_timeout, self.loop, self.stats)
+        self.bounded = transport
+        super().connection_made(transport)
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.bounded.lost()
+        super().connection_lost(exc)
+
+    def data_received(self, data: bytes) -> None:
+        if self.bounded.lingering:
+            return  # failed: the rest is read only so that the peer gets the close frame
+        self.conn.receive_data(data)
+        if self.conn.handshake_exc is not None and not self.handshake_initiated:
+            self._refuse_handshake()
+        elif self.conn.parser_exc is not None:
+            self.handle_parser_exception()
+        else:
+            self.handle_events()
+
+    def _refuse_handshake(self) -> None:
+        """The websockets parser refused the request h11 passed on and queued its answer
+        (431 for a header line over 8 KiB or too many headers, 414 for the request line)."""
+        answer = b"".join(self.conn.data_to_send())
+        if not answer:  # a request websockets cannot parse at all: it only queued EOF
+            answer = plain_response(HTTPStatus.BAD_REQUEST)
+        too_large = isinstance(self.conn.handshake_exc, SecurityError)
+        self.stats.refusals.refused(
+            "upgrade request head too large" if too_large else "malformed upgrade request"
+        )
+        self.handshake_complete = self.close_sent = True
+        self.bounded.write(answer)
+        self.bounded.linger()
+
+    def handle_parser_exception(self) -> None:
+        close = self.conn.close_sent
+        if close is None:
+            # Failed during the opening handshake (uvicorn asserts here): no frame to send.
+            self.stats.refusals.refused("malformed upgrade request")
+            if self.handshake_initiated:
+                self.queue.put_nowait({"type": "websocket.disconnect", "code": 1006})
+            self.handshake_complete = self.close_sent = True
+            self.bounded.close()
+            return
+        log.info("%s - closing with %d: %s", self._peer(), close.code, close.reason or "bad frame")
+        self.queue.put_nowait(
+            {"type": "websocket.disconnect", "code": close.code, "reason": close.reason}
+        )
+        self.transport.write(b"".join(self.conn.data_to_send()))
+        self.close_sent = True
+        if self.read_paused:  # reading on is what lets the peer's EOF arrive
+            self.read_paused = False
+            self.transport.resume_reading()
+        self.bounded.linger()
+
+    def send_receive_event_to_app(self) -> None:
+        if self.curr_msg_data_type == "text" and not self.close_sent:
+            try:
+                b"".join(self.frames).decode()
+            except UnicodeDecodeError:
+                self.frames = []
+                log.info("%s - closing with 1007: invalid UTF-8 in a text frame", self._peer())
+                self._close_now(1007, "invalid UTF-8")
+                return
+        super().send_receive_event_to_app()
+
+    async def send(self, message: ASGISendEvent) -> None:
+        if message["type"] == "websocket.close" and self._open():
+            self._close_now(message.get("code", 1000), message.get("reason") or "")
+            return
+        await super().send(message)
+        if message["type"] == "websocket.http.response.body" and not message.get("more_body"):
+            # A denial response ends the handshake; uvicorn does not mark it, and then logs
+            # an ERROR for every refused upgrade when the app returns.
+            self.handshake_complete = True
+
+    def _open(self) -> bool:
+        return (
+            self.handshake_complete
+            and not self.close_sent
+            and self.initial_response is None
+            and not self.disconnected
+            and not self.transport.is_closing()
+            and self.conn.state is State.OPEN
+        )
+
+    def _close_now(self, code: int, reason: str) -> None:
+        """Write the close frame without waiting for the socket to become writable: a peer
+        that stops reading would hold the connection forever. Aborted after the timeout
+        unless the peer answers the close."""
+        if self.conn.state is not State.OPEN:
+            return  # the peer's close came first: handle_close answers it and tells the app
+        self.conn.send_close(code, reason)
+        self.queue.put_nowait({"type": "websocket.disconnect", "code": code, "reason": reason})
+        self.transport.write(b"".join(self.conn.data_to_send()))
+        self.close_sent = True
+        if self.read_paused:
+            self.read_paused = False
+            self.transport.resume_reading()
+        self.close_timer = self.loop.call_later(self.close_timeout, self.bounded.abort)
+
+    def _peer(self) -> str:
+        return f"{self.client[0]}:{self.client[1]}" if self.client else "-"
+
+
+def protocols(
+    config: Config, socket_stats: SocketStats
+) -> tuple[type[HttpProtocol], type[WebSocketProtocol]]:
+    """Both protocol classes bound to `config`'s limits and to `socket_stats`."""
+    bound = Limits.of(config)
+
+    class BoundHttpProtocol(HttpProtocol):
+        limits = bound
+        stats = socket_stats
+
+    class BoundWebSocketProtocol(WebSocketProtocol):
+        limits = bound
+        stats = socket_stats
+
+    return BoundHttpProtocol, BoundWebSocketProtocol
+
+
+def stats_of(app_state: object) -> SocketStats | None:
+    """The SocketStats uvicorn_config put on an app's state, if it did."""
+    stats = getattr(app_state, "socket_stats", None)
+    return stats if isinstance(stats, SocketStats) else None
