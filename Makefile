@@ -6,7 +6,7 @@ PROTOS := $(wildcard proto/pm/v1/*.proto)
 GEN := pm/v1/.generated
 TEST_ARGS ?=
 
-.PHONY: setup proto run test lint typecheck check bench clean
+.PHONY: setup proto run test lint typecheck check bench bench-quick clean
 
 setup: $(STAMP) $(GEN)
 
@@ -43,9 +43,20 @@ typecheck: setup
 
 check: lint typecheck test
 
-bench: setup
-	$(PY) -m scripts.bench_write_path
+# The benchmark's Node load generator; installed from its lockfile when missing or stale.
+BENCH_NODE := scripts/bench/node_modules/.package-lock.json
+
+$(BENCH_NODE): scripts/bench/package-lock.json
+	cd scripts/bench && npm ci --no-audit --no-fund --loglevel=error
+
+# pm-server against the bare stack (scripts/bench/); prints a table, writes bench/latest.json.
+bench: setup $(BENCH_NODE)
+	$(PY) -m scripts.bench
 	$(PY) -m scripts.bench_cycle_check
+
+# The same figures with fewer, shorter repetitions (under 10 minutes on 2 cores).
+bench-quick: setup $(BENCH_NODE)
+	$(PY) -m scripts.bench --quick
 
 clean:
 	rm -rf $(VENV) pm .pytest_cache .mypy_cache .ruff_cache

@@ -70,6 +70,7 @@ def make_items(conn: sqlite3.Connection, count: int, key: str = "PM") -> list[st
                 story_points=None,
                 actor_id=ACTOR,
                 now_ms=1,
+                project_key=key,
             ).id
         )
     return items
