@@ -154,7 +154,9 @@ def fresh_id(
     entity_name: str,
 ) -> str:
     """`new_id`, or ALREADY_EXISTS when a row (even a deleted one) has the client's id."""
-    entity_id = new_id(client_id)
+    if not client_id:
+        return str(uuid.uuid4())  # nobody else holds a fresh random id: no need to look
+    entity_id = parse_id(client_id, "id")
     if exists(ctx.conn, entity_id):
         raise AlreadyExists(f"a {entity_name} with this id exists", field="id")
     return entity_id

@@ -46,27 +46,33 @@ def insert(
     request_id: str,
     seq: int,
 ) -> None:
-    conn.executemany(
-        "INSERT INTO activity_log(entity_type, entity_id, project_id, action, field, old_json,"
-        " new_json, actor_id, occurred_at, request_id, seq)"
-        " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-        [
-            (
-                i.entity_type,
-                i.entity_id,
-                i.project_id,
-                i.action,
-                i.field,
-                i.old_json,
-                i.new_json,
-                actor_id,
-                occurred_at,
-                request_id,
-                seq,
-            )
-            for i in items
-        ],
-    )
+    values = [
+        (
+            i.entity_type,
+            i.entity_id,
+            i.project_id,
+            i.action,
+            i.field,
+            i.old_json,
+            i.new_json,
+            actor_id,
+            occurred_at,
+            request_id,
+            seq,
+        )
+        for i in items
+    ]
+    # One row (most changes) is cheaper as execute than as executemany.
+    if len(values) == 1:
+        conn.execute(_INSERT, values[0])
+    elif values:
+        conn.executemany(_INSERT, values)
+
+
+_INSERT = (
+    "INSERT INTO activity_log(entity_type, entity_id, project_id, action, field, old_json,"
+    " new_json, actor_id, occurred_at, request_id, seq) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+)
 
 
 _COLUMNS = (

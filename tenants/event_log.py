@@ -40,11 +40,14 @@ def append(
     seq = cursor.lastrowid
     assert seq is not None
     projects = tuple(dict.fromkeys(p for p in project_ids if p))
-    conn.executemany(
-        "INSERT INTO event_projects(project_id, seq) VALUES (?, ?)",
-        [(p, seq) for p in projects],
-    )
+    if len(projects) == 1:  # most events: execute is cheaper than executemany
+        conn.execute(_PROJECT_INSERT, (projects[0], seq))
+    elif projects:
+        conn.executemany(_PROJECT_INSERT, [(p, seq) for p in projects])
     return StoredEvent(seq, projects, tenant_level, occurred_at, actor_id, request_id, payload)
+
+
+_PROJECT_INSERT = "INSERT INTO event_projects(project_id, seq) VALUES (?, ?)"
 
 
 def current_seq(conn: sqlite3.Connection) -> int:

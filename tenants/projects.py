@@ -92,6 +92,17 @@ def update(
     )
 
 
+def take_item_number(conn: sqlite3.Connection, project_id: str) -> tuple[int, str] | None:
+    """The next PM-n number of a live project and the project's key; None if there is no
+    such project. Numbers are never reused, so this only ever counts up."""
+    row = conn.execute(
+        "UPDATE projects SET next_item_number = next_item_number + 1"
+        " WHERE id = ? AND deleted_at IS NULL RETURNING next_item_number - 1, key",
+        (project_id,),
+    ).fetchone()
+    return None if row is None else (int(row[0]), str(row[1]))
+
+
 def allocate_item_number(conn: sqlite3.Connection, project_id: str) -> int:
     """The next PM-n number; numbers are never reused, so this only ever counts up."""
     row = conn.execute(

@@ -54,20 +54,70 @@ def insert_entity(
     reread: Getter[R],
 ) -> R:
     """Insert a row with created/updated at/by stamped, and return it as `reread` reads it."""
-    insert(
-        conn,
-        table,
-        {
-            **values,
-            "created_at": now_ms,
-            "updated_at": now_ms,
-            "created_by": actor_id,
-            "updated_by": actor_id,
-        },
-    )
+    insert(conn, table, _stamped(values, actor_id, now_ms))
     record = reread(conn, values["id"])
     assert record is not None
     return record
+
+
+def insert_returning(
+    conn: sqlite3.Connection,
+    table: str,
+    values: dict[str, Any],
+    *,
+    actor_id: str,
+    now_ms: int,
+    record: type[R],
+    extra: dict[str, Any],
+) -> R:
+    """`insert_entity` without reading the row again: the insert returns it, and `extra`
+    adds what a record holds beside the table's columns (joined ones)."""
+    stamped = _stamped(values, actor_id, now_ms)
+    columns = ", ".join(stamped)
+    marks = ", ".join("?" * len(stamped))
+    row = conn.execute(
+        f"INSERT INTO {table} ({columns}) VALUES ({marks}) RETURNING *", tuple(stamped.values())
+    ).fetchone()
+    return _record_with(record, row, extra)
+
+
+def update_returning(
+    conn: sqlite3.Connection,
+    table: str,
+    entity_id: str,
+    changes: dict[str, Any],
+    *,
+    actor_id: str,
+    now_ms: int,
+    record: type[R],
+    extra: dict[str, Any],
+) -> R:
+    """`update`, returning the row as it is after (no second read)."""
+    sets = "".join(f"{column} = ?, " for column in changes)
+    row = conn.execute(
+        f"UPDATE {table} SET {sets}version = version + 1, updated_at = ?, updated_by = ?"
+        " WHERE id = ? RETURNING *",
+        (*changes.values(), now_ms, actor_id, entity_id),
+    ).fetchone()
+    return _record_with(record, row, extra)
+
+
+def _stamped(values: dict[str, Any], actor_id: str, now_ms: int) -> dict[str, Any]:
+    return {
+        **values,
+        "created_at": now_ms,
+        "updated_at": now_ms,
+        "created_by": actor_id,
+        "updated_by": actor_id,
+    }
+
+
+def _record_with(cls: type[R], row: sqlite3.Row | None, extra: dict[str, Any]) -> R:
+    assert row is not None
+    names = _field_names(cast(type, cls))
+    fields = {key: row[key] for key in row.keys() if key in names}
+    fields.update(extra)
+    return cls(**fields)
 
 
 def fetch_by_id(

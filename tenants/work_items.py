@@ -60,8 +60,9 @@ def insert(
     story_points: int | None,
     actor_id: str,
     now_ms: int,
+    project_key: str,
 ) -> WorkItemRecord:
-    return rows.insert_entity(
+    return rows.insert_returning(
         conn,
         "work_items",
         {
@@ -81,7 +82,8 @@ def insert(
         },
         actor_id=actor_id,
         now_ms=now_ms,
-        reread=get,
+        record=WorkItemRecord,
+        extra={"project_key": project_key},
     )
 
 
@@ -95,6 +97,17 @@ def get(
 
 def id_exists(conn: sqlite3.Connection, item_id: str) -> bool:
     return rows.id_exists(conn, "work_items", item_id)
+
+
+def lane_end(conn: sqlite3.Connection, project_id: str, status: str) -> tuple[bool, str | None]:
+    """Whether the project has a live lane of this status, and the highest rank in it."""
+    row = conn.execute(
+        "SELECT EXISTS (SELECT 1 FROM swim_lanes WHERE project_id = ? AND status_value = ?"
+        " AND deleted_at IS NULL), (SELECT MAX(rank) FROM work_items WHERE project_id = ?"
+        " AND status = ? AND deleted_at IS NULL)",
+        (project_id, status, project_id, status),
+    ).fetchone()
+    return bool(row[0]), row[1]
 
 
 def last_rank(conn: sqlite3.Connection, project_id: str, status: str) -> str | None:
@@ -114,7 +127,20 @@ def update(
     *,
     actor_id: str,
     now_ms: int,
+    project_key: str | None = None,
 ) -> WorkItemRecord:
+    """The item after the change; given the project's key, without reading it again."""
+    if project_key is not None:
+        return rows.update_returning(
+            conn,
+            "work_items",
+            item_id,
+            changes,
+            actor_id=actor_id,
+            now_ms=now_ms,
+            record=WorkItemRecord,
+            extra={"project_key": project_key},
+        )
     return rows.update_entity(
         conn, "work_items", item_id, changes, actor_id=actor_id, now_ms=now_ms, reread=get
     )

@@ -39,6 +39,7 @@ def conn() -> Iterator[sqlite3.Connection]:
             story_points=None,
             actor_id="u",
             now_ms=T0,
+            project_key="PM",
         )
     yield db
     db.close()

@@ -70,6 +70,7 @@ def new_item(
         story_points=points,
         actor_id="alice",
         now_ms=T0,
+        project_key=_project_key(conn, "p1"),
     )
 
 
@@ -237,3 +238,9 @@ def test_given_an_unknown_sprint_when_assigning_an_item_then_the_foreign_key_ref
 
     with pytest.raises(sqlite3.IntegrityError, match="FOREIGN KEY"):
         sprints.set_item_sprint(conn, "i1", "nope", actor_id="a", now_ms=T0)
+
+
+def _project_key(conn: sqlite3.Connection, project_id: str) -> str:
+    project = projects.get(conn, project_id)
+    assert project is not None
+    return project.key

@@ -76,6 +76,7 @@ def make_item(
         story_points=None,
         actor_id=ACTOR,
         now_ms=NOW,
+        project_key=_project_key(conn, project_id),
     )
 
 
@@ -256,3 +257,9 @@ def test_given_a_deleted_subtree_when_restoring_its_batch_then_exactly_it_comes_
     assert_that(work_items.get(conn, task.id), not_none())
     assert_that(work_items.get(conn, deleted_before.id), none())
     assert_that(work_items.live_ids(conn, [story.id, task.id, deleted_before.id]), has_length(2))
+
+
+def _project_key(conn: sqlite3.Connection, project_id: str) -> str:
+    project = projects.get(conn, project_id)
+    # No such project: the insert's foreign key refuses it, whatever the key.
+    return project.key if project is not None else "NONE"

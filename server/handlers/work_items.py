@@ -111,24 +111,33 @@ def check_assignee(assignee_id: str, field: str = "assignee_id") -> str | None:
 @mutation("create_work_item")
 def create_work_item(ctx: WriteContext, cmd: msg.CreateWorkItem) -> Change:
     """Creates an item at the end of its lane with the project's next number."""
-    project = load_project(ctx, cmd.project_id)
+    project_id = parse_id(cmd.project_id, "project_id")
+    # One statement finds the live project and takes its next number; a check below that
+    # refuses the command gives the number back with the command's savepoint.
+    taken = projects.take_item_number(ctx.conn, project_id)
+    if taken is None:
+        raise NotFound("project not found", field="project_id")
+    number, project_key = taken
     item_type = type_name(cmd.type)
     title = text(cmd.title, "title", max_chars=255)
     description = body(cmd.description, "description")
     item_id = fresh_id(ctx, cmd.id, work_items.id_exists, "work item")
-    parent = check_parent(ctx, item_type, project.id, cmd.parent_id)
-    status = check_status(ctx, project.id, cmd.status)
-    sprint_id = check_sprint(ctx, item_type, project.id, cmd.sprint_id)
+    parent = check_parent(ctx, item_type, project_id, cmd.parent_id)
+    status = cmd.status or "backlog"
+    has_lane, lane_end = work_items.lane_end(ctx.conn, project_id, status)
+    if not has_lane:
+        raise FailedPrecondition(f"the project has no lane {status!r}", field="status")
+    sprint_id = check_sprint(ctx, item_type, project_id, cmd.sprint_id)
     points = check_points(cmd.story_points) if cmd.HasField("story_points") else None
     item = work_items.insert(
         ctx.conn,
         item_id=item_id,
-        project_id=project.id,
-        number=projects.allocate_item_number(ctx.conn, project.id),
+        project_id=project_id,
+        number=number,
         type=item_type,
         parent_id=parent.id if parent else None,
         status=status,
-        rank=ranks.between(work_items.last_rank(ctx.conn, project.id, status), None),
+        rank=ranks.between(lane_end, None),
         title=title,
         description=description,
         priority=priority_name(cmd.priority),
@@ -137,13 +146,14 @@ def create_work_item(ctx: WriteContext, cmd: msg.CreateWorkItem) -> Change:
         story_points=points,
         actor_id=ctx.user_id,
         now_ms=ctx.now_ms,
+        project_key=project_key,
     )
-    ctx.log("work_item", item.id, project.id, "created")
+    ctx.log("work_item", item.id, project_id, "created")
     wire = work_item_to_proto(item)
     return Change(
         result=msg.CreateWorkItemResult(work_item=wire),
         event=msg.WorkItemCreated(work_item=wire),
-        project_ids=[project.id],
+        project_ids=[project_id],
     )
 
 
@@ -234,7 +244,14 @@ def update_work_item(ctx: WriteContext, cmd: msg.UpdateWorkItem) -> Change:
         raise InvalidArgument("nothing to update: set at least one field", field="title")
     before = work_item_to_proto(item)
     after = work_item_to_proto(
-        work_items.update(ctx.conn, item.id, values, actor_id=ctx.user_id, now_ms=ctx.now_ms)
+        work_items.update(
+            ctx.conn,
+            item.id,
+            values,
+            actor_id=ctx.user_id,
+            now_ms=ctx.now_ms,
+            project_key=item.project_key,
+        )
     )
     changes = field_changes(before, after, UPDATE_FIELDS)
     if not changes:
@@ -317,6 +334,7 @@ def move_work_item(ctx: WriteContext, cmd: msg.MoveWorkItem) -> Change:
         {"status": status, "parent_id": parent_id, "rank": rank},
         actor_id=ctx.user_id,
         now_ms=ctx.now_ms,
+        project_key=item.project_key,
     )
     after = work_item_to_proto(moved)
     changes = field_changes(before, after, MOVE_FIELDS)
@@ -559,7 +577,14 @@ def settle_restored(ctx: WriteContext, item: WorkItemRecord) -> None:
         return
     before = work_item_to_proto(load_item(ctx, item.id))
     after = work_item_to_proto(
-        work_items.update(ctx.conn, item.id, fixes, actor_id=ctx.user_id, now_ms=ctx.now_ms)
+        work_items.update(
+            ctx.conn,
+            item.id,
+            fixes,
+            actor_id=ctx.user_id,
+            now_ms=ctx.now_ms,
+            project_key=item.project_key,
+        )
     )
     log_changes(
         ctx,
