@@ -8,6 +8,7 @@ the repositories of tenants/ directly, with no awaits: a command is one hop.
 
 from __future__ import annotations
 
+import os
 import re
 import sqlite3
 import time
@@ -134,16 +135,27 @@ def now_ms() -> int:
 
 
 _CAMEL = re.compile(r"(?<!^)(?=[A-Z])")
+_CANONICAL_ID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
 
 
 def snake_case(name: str) -> str:
     return _CAMEL.sub("_", name).lower()
 
 
+def random_id() -> str:
+    """A fresh version-4 UUID string, as uuid.uuid4() makes it, for a third of the cost
+    (one per created entity, on the write path)."""
+    raw = bytearray(os.urandom(16))
+    raw[6] = raw[6] & 0x0F | 0x40
+    raw[8] = raw[8] & 0x3F | 0x80
+    h = raw.hex()
+    return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
+
+
 def new_id(client_id: str, field_name: str = "id") -> str:
     """A fresh UUID, or the client's own (optimistic or offline creation), normalised."""
     if not client_id:
-        return str(uuid.uuid4())
+        return random_id()
     return parse_id(client_id, field_name)
 
 
@@ -155,7 +167,7 @@ def fresh_id(
 ) -> str:
     """`new_id`, or ALREADY_EXISTS when a row (even a deleted one) has the client's id."""
     if not client_id:
-        return str(uuid.uuid4())  # nobody else holds a fresh random id: no need to look
+        return random_id()  # nobody else holds a fresh random id: no need to look
     entity_id = parse_id(client_id, "id")
     if exists(ctx.conn, entity_id):
         raise AlreadyExists(f"a {entity_name} with this id exists", field="id")
@@ -168,6 +180,8 @@ def parse_id(value: str, field_name: str, *, required: bool = True) -> str:
         if required:
             raise InvalidArgument(f"{field_name} is required", field=field_name)
         return ""
+    if _CANONICAL_ID.fullmatch(value):
+        return value  # already as str(uuid.UUID(value)) would write it
     try:
         return str(uuid.UUID(value))
     except ValueError:

@@ -25,7 +25,7 @@ from server.auth import Principal
 from server.commands import parse_id
 from server.hub import PublishedEvent
 from server.outbox import Outbox
-from server.pipeline import CommandPipeline, Kind
+from server.pipeline import CommandPipeline, as_task
 from server.protocol import CloseCode
 from server.runner import Outcome
 from server.services import Services
@@ -227,15 +227,21 @@ class Connection:
             pass  # reading it was enough: _last_seen moved
         elif name in ("subscribe", "unsubscribe"):
             self._pipeline.start(
-                "barrier", lambda: self._session_command(request_id, name, message)
+                "barrier", as_task(lambda: self._session_command(request_id, name, message))
             )
         else:
             command = getattr(message, name)
-            kind: Kind = "write" if self.services.runner.is_mutation(name) else "read"
-            self._pipeline.start(
-                kind,
-                lambda: self.services.runner.run(self.principal, request_id, name, command),
-            )
+            runner = self.services.runner
+            principal = self.principal
+            if runner.is_mutation(name):
+                # No task: the write's commit answers it (see CommandRunner.submit).
+                self._pipeline.start(
+                    "write", lambda done: runner.submit(principal, request_id, name, command, done)
+                )
+            else:
+                self._pipeline.start(
+                    "read", as_task(lambda: runner.run(principal, request_id, name, command))
+                )
 
     async def _session_command(
         self, request_id: str, name: str, message: env.ClientMessage

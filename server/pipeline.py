@@ -27,9 +27,32 @@ from server.runner import Outcome
 log = logging.getLogger(__name__)
 
 Kind = Literal["read", "write", "barrier"]
+# Starts a command; the command calls the function it is given once, with its Outcome (None
+# when it answered by itself).
+Launch = Callable[[Callable[[Outcome | None], None]], None]
 
 # Commands still running after their connection closed: they commit and publish anyway.
 _running: set[asyncio.Task[None]] = set()
+
+
+def as_task(run: Callable[[], Awaitable[Outcome | None]]) -> Launch:
+    """A Launch that runs a coroutine as a task of its own (kept alive until it is done)."""
+
+    def launch(done: Callable[[Outcome | None], None]) -> None:
+        async def execute() -> None:
+            outcome: Outcome | None = None
+            try:
+                outcome = await run()
+            except Exception:
+                log.exception("a command failed outside the runner")
+            finally:
+                done(outcome)
+
+        task = asyncio.ensure_future(execute())
+        _running.add(task)
+        task.add_done_callback(_running.discard)
+
+    return launch
 
 
 class _Slot:
@@ -57,7 +80,7 @@ class CommandPipeline:
         # Publishes a write's event and starts its follow-up; called in commit order.
         self._deliver = deliver
         self._slots: deque[_Slot] = deque()
-        self._waiting: deque[tuple[_Slot, Callable[[], Awaitable[Outcome | None]]]] = deque()
+        self._waiting: deque[tuple[_Slot, Launch]] = deque()
         self._running = {"read": 0, "write": 0, "barrier": 0}
         self._room = asyncio.Event()
         self._room.set()
@@ -79,14 +102,14 @@ class CommandPipeline:
         self._add(slot)
         self._flush()
 
-    def start(self, kind: Kind, run: Callable[[], Awaitable[Outcome | None]]) -> None:
+    def start(self, kind: Kind, launch: Launch) -> None:
         """Take a command; it runs as soon as the ordering rules allow."""
         slot = _Slot(kind)
         self._add(slot)
         if self._waiting or not self._may_run(kind):
-            self._waiting.append((slot, run))
+            self._waiting.append((slot, launch))
         else:
-            self._run(slot, run)
+            self._run(slot, launch)
 
     def _add(self, slot: _Slot) -> None:
         self._slots.append(slot)
@@ -102,24 +125,19 @@ class CommandPipeline:
         other = "write" if kind == "read" else "read"
         return not running[other]
 
-    def _run(self, slot: _Slot, run: Callable[[], Awaitable[Outcome | None]]) -> None:
+    def _run(self, slot: _Slot, launch: Launch) -> None:
         assert slot.kind is not None
-        self._running[slot.kind] += 1
-        task = asyncio.ensure_future(self._execute(slot, run))
-        _running.add(task)
-        task.add_done_callback(_running.discard)
+        kind = slot.kind
+        self._running[kind] += 1
 
-    async def _execute(self, slot: _Slot, run: Callable[[], Awaitable[Outcome | None]]) -> None:
-        try:
-            slot.outcome = await run()
-        except Exception:
-            log.exception("a command failed outside the runner")
-        finally:
-            assert slot.kind is not None
-            self._running[slot.kind] -= 1
+        def finished(outcome: Outcome | None) -> None:
+            self._running[kind] -= 1
+            slot.outcome = outcome
             slot.done = True
             self._flush()
             self._start_waiting()
+
+        launch(finished)
 
     def _flush(self) -> None:
         slots = self._slots
@@ -137,5 +155,5 @@ class CommandPipeline:
 
     def _start_waiting(self) -> None:
         while self._waiting and self._may_run(self._waiting[0][0].kind or "read"):
-            slot, run = self._waiting.popleft()
-            self._run(slot, run)
+            slot, launch = self._waiting.popleft()
+            self._run(slot, launch)

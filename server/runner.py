@@ -7,6 +7,7 @@ record) -> commit -> the response frame for the sender and the event frame for t
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import sqlite3
 from collections.abc import Callable
@@ -32,7 +33,7 @@ from server.hub import PublishedEvent
 from server.paging import Paging
 from tenants import processed_requests
 from tenants.changes import ChangeSet
-from tenants.database import TenantDatabase
+from tenants.database import DatabaseClosed, TenantDatabase
 from tenants.errors import FailedPrecondition, Internal, InvalidArgument, PmError
 from tenants.event_log import StoredEvent
 from tenants.manager import TenantDatabases
@@ -40,6 +41,9 @@ from tenants.manager import TenantDatabases
 log = logging.getLogger(__name__)
 
 DEFAULT_MESSAGE_BYTES = 1_048_576
+
+# Commands on the slow path, kept alive until they finish (a closed connection drops them).
+_running: set[asyncio.Task[Outcome]] = set()
 
 
 @dataclass(frozen=True)
@@ -80,23 +84,94 @@ class CommandRunner:
     ) -> Outcome:
         try:
             return await self._run(principal, request_id, name, command)
+        except Exception as exc:
+            return self._refused(request_id, name, exc)
+
+    def submit(
+        self,
+        principal: Principal,
+        request_id: str,
+        name: str,
+        command: Message,
+        done: Callable[[Outcome], None],
+    ) -> None:
+        """Queue a mutation; `done` gets its Outcome once it has committed or failed, in the
+        tenant's commit order. While the tenant's database is open this takes no task or
+        future: the write's completion calls `done` itself."""
+        spec = REGISTRY.get(name)
+        db = self._databases.open_database(principal.tenant_id)
+        if spec is None or spec.mutation is None or db is None or db.closed:
+            self._run_later(principal, request_id, name, command, done)
+            return
+        try:
+            principal.require(spec.role)
         except PmError as error:
-            return Outcome(protocol.encode_error(request_id, error))
-        except Unchanged as unchanged:
-            return Outcome(
-                protocol.encode_result(
-                    request_id, name, unchanged.result, max_bytes=self._max_message_bytes
+            done(Outcome(protocol.encode_error(request_id, error)))
+            return
+        paging = self._paging(db)
+        fingerprint = protocol.fingerprint(name, command)
+
+        def settle(applied: _Applied | None, error: BaseException | None) -> None:
+            if error is not None or applied is None:
+                done(self._refused(request_id, name, error or RuntimeError("no result")))
+                return
+            done(
+                Outcome(
+                    applied.response,
+                    self._published(principal, applied.stored),
+                    applied.follow_up,
+                    request_id,
                 )
             )
-        except sqlite3.IntegrityError:
+
+        try:
+            db.write_then(
+                lambda conn: _apply(
+                    conn, spec, principal, request_id, command, fingerprint, paging
+                ),
+                settle,
+            )
+        except DatabaseClosed:
+            self._run_later(principal, request_id, name, command, done)
+
+    def _run_later(
+        self,
+        principal: Principal,
+        request_id: str,
+        name: str,
+        command: Message,
+        done: Callable[[Outcome], None],
+    ) -> None:
+        """The slow path: the tenant's database must be opened first (or the command is
+        refused); a task of its own, kept alive until it is done."""
+        task = asyncio.ensure_future(self.run(principal, request_id, name, command))
+        _running.add(task)
+        task.add_done_callback(_running.discard)
+
+        def answer(finished: asyncio.Task[Outcome]) -> None:
+            if not finished.cancelled():
+                done(finished.result())
+
+        task.add_done_callback(answer)
+
+    def _refused(self, request_id: str, name: str, exc: BaseException) -> Outcome:
+        """The Outcome of a command that raised: its error frame, never a stack trace."""
+        if isinstance(exc, PmError):
+            return Outcome(protocol.encode_error(request_id, exc))
+        if isinstance(exc, Unchanged):
+            return Outcome(
+                protocol.encode_result(
+                    request_id, name, exc.result, max_bytes=self._max_message_bytes
+                )
+            )
+        if isinstance(exc, sqlite3.IntegrityError):
             # A constraint the handler's own checks should have caught (another process
             # won a race): refuse without leaking SQL.
             log.warning("constraint refused %s request %s", name, request_id)
             refused = FailedPrecondition("the change conflicts with the current state; retry")
             return Outcome(protocol.encode_error(request_id, refused))
-        except Exception:
-            log.exception("command %s (request %s) failed", name, request_id)
-            return Outcome(protocol.encode_error(request_id, Internal("internal error")))
+        log.error("command %s (request %s) failed", name, request_id, exc_info=exc)
+        return Outcome(protocol.encode_error(request_id, Internal("internal error")))
 
     async def _run(
         self, principal: Principal, request_id: str, name: str, command: Message

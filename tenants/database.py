@@ -59,7 +59,9 @@ class DatabaseClosed(RuntimeError):
     pass
 
 
-_Write = tuple[Callable[[sqlite3.Connection], Any], "asyncio.Future[Any]"]
+# How a write's caller hears of it: called with (result, error) in commit order.
+Settle = Callable[[Any, BaseException | None], None]
+_Write = tuple[Callable[[sqlite3.Connection], Any], Settle]
 
 
 class TenantDatabase:
@@ -71,7 +73,7 @@ class TenantDatabase:
         migrations: tuple[Migration, ...],
         synchronous: Synchronous = "NORMAL",
         max_batch: int = 256,
-        batch_budget_ms: float = 5.0,
+        batch_budget_ms: float = 20.0,
         busy_timeout_ms: int = 5000,
         connection_factory: type[sqlite3.Connection] = sqlite3.Connection,
         readers: ReadPool | None = None,
@@ -130,13 +132,19 @@ class TenantDatabase:
         Queued at once, in call order: writes are applied in the order they were asked for.
         An exception from fn rolls back fn's own changes only and is set on the future.
         """
+        future: asyncio.Future[T] = asyncio.get_running_loop().create_future()
+        self.write_then(fn, lambda result, error: _settle(future, result, error))
+        return future
+
+    def write_then(self, fn: Callable[[sqlite3.Connection], Any], settle: Settle) -> None:
+        """`write` for callers on the hot path: `settle(result, error)` is called once the
+        write has committed (or failed), synchronously and in commit order, with no future or
+        task in between. It must not raise."""
         if self._closed or self._meta is None:
             raise DatabaseClosed(f"tenant database {self.tenant_id} is closed")
-        future: asyncio.Future[T] = asyncio.get_running_loop().create_future()
-        self._pending.append((fn, future))
+        self._pending.append((fn, settle))
         self._idle.clear()
         self._schedule()
-        return future
 
     async def close(self) -> None:
         """Finish the queued writes, then close the files."""
@@ -155,6 +163,11 @@ class TenantDatabase:
     @property
     def closed(self) -> bool:
         return self._closed
+
+    @property
+    def writing(self) -> bool:
+        """Writes are queued or committing."""
+        return not self._idle.is_set()
 
     # --- the writer ---------------------------------------------------------------------
 
@@ -221,8 +234,8 @@ class TenantDatabase:
         outcomes: list[_Outcome] = []
         deadline = time.perf_counter() + self._budget_s
         while self._pending and len(outcomes) < self._max_batch:
-            fn, future = self._pending.popleft()
-            outcome = _Outcome(future)
+            fn, settle = self._pending.popleft()
+            outcome = _Outcome(settle)
             outcomes.append(outcome)
             try:
                 conn.execute("SAVEPOINT command")
@@ -251,13 +264,13 @@ class TenantDatabase:
             )
             self._rollback(conn)
             for outcome in outcomes:
-                _settle(outcome.future, None, outcome.error or error)
+                _call(outcome.settle, None, outcome.error or error)
         else:
             self.stats.commits += 1
             self.stats.writes += len(outcomes)
             self.stats.largest_batch = max(self.stats.largest_batch, len(outcomes))
             for outcome in outcomes:
-                _settle(outcome.future, outcome.result, outcome.error)
+                _call(outcome.settle, outcome.result, outcome.error)
             if self.stats.commits % _CHECK_WAL_EVERY == 0:
                 self._maybe_checkpoint()
         self._after_batch()
@@ -313,7 +326,7 @@ class TenantDatabase:
         if _is_busy(error):
             error = ResourceExhausted("the tenant's database is busy; retry")
         for outcome in outcomes:
-            _settle(outcome.future, None, error)
+            _call(outcome.settle, None, error)
         self._after_batch()
 
     # --- checkpoints --------------------------------------------------------------------
@@ -346,12 +359,19 @@ class TenantDatabase:
 
 
 class _Outcome:
-    __slots__ = ("future", "result", "error")
+    __slots__ = ("settle", "result", "error")
 
-    def __init__(self, future: asyncio.Future[Any]) -> None:
-        self.future = future
+    def __init__(self, settle: Settle) -> None:
+        self.settle = settle
         self.result: Any = None
         self.error: BaseException | None = None
+
+
+def _call(settle: Settle, result: Any, error: BaseException | None) -> None:
+    try:
+        settle(result, error)
+    except Exception:
+        log.exception("a write's completion failed")
 
 
 def _settle(future: asyncio.Future[Any], result: Any, error: BaseException | None) -> None:

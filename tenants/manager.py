@@ -78,6 +78,14 @@ class TenantDatabases:
             db.in_use -= 1
             self._evict_idle()
 
+    def open_database(self, tenant_id: str) -> TenantDatabase | None:
+        """The tenant's database if it is open now, without a lease: for queueing a write,
+        which a closing database still finishes (see TenantDatabase.close)."""
+        db = self._open.get(tenant_id)
+        if db is not None:
+            self._open.move_to_end(tenant_id)
+        return db
+
     async def _get(self, tenant_id: str) -> TenantDatabase:
         while True:
             if self._closed:
@@ -126,7 +134,7 @@ class TenantDatabases:
         for tenant_id, db in list(self._open.items()):
             if len(self._open) <= self._max_open:
                 break
-            if db.in_use == 0:
+            if db.in_use == 0 and not db.writing:
                 del self._open[tenant_id]
                 task = asyncio.get_running_loop().create_task(db.close())
                 self._closing.add(task)

@@ -10,6 +10,7 @@ import asyncio
 import dataclasses
 import socket
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 from google.protobuf.message import Message
@@ -452,6 +453,7 @@ class _BlockingRunner(CommandRunner):
         super().__init__(databases)
         self.entered = asyncio.Event()
         self.release = asyncio.Event()
+        self.held: list[asyncio.Future[None]] = []
 
     async def run(
         self, principal: Principal, request_id: str, name: str, command: Message
@@ -459,6 +461,22 @@ class _BlockingRunner(CommandRunner):
         self.entered.set()
         await self.release.wait()
         return await super().run(principal, request_id, name, command)
+
+    def submit(
+        self,
+        principal: Principal,
+        request_id: str,
+        name: str,
+        command: Message,
+        done: Callable[[Outcome], None],
+    ) -> None:
+        self.entered.set()
+
+        async def later() -> None:
+            await self.release.wait()
+            CommandRunner.submit(self, principal, request_id, name, command, done)
+
+        self.held.append(asyncio.ensure_future(later()))
 
 
 async def test_given_a_command_longer_than_the_heartbeat_timeout_when_it_runs_then_no_4001(

@@ -8,7 +8,7 @@ import asyncio
 from hamcrest import assert_that, contains_exactly, equal_to
 
 from server.hub import PublishedEvent
-from server.pipeline import CommandPipeline, Kind
+from server.pipeline import CommandPipeline, Kind, as_task
 from server.runner import Outcome
 
 
@@ -38,7 +38,7 @@ class Recorder:
             )
             return Outcome(f"answer {name}".encode(), published)
 
-        self.pipeline.start(kind, run)
+        self.pipeline.start(kind, as_task(run))
 
     def finish(self, name: str) -> None:
         self.gates[name].set_result(None)
