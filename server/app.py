@@ -21,16 +21,13 @@ from starlette.websockets import WebSocket
 
 import server
 import server.handlers  # noqa: F401  (registers the commands)
-from server.auth import TokenVerifier, extract_credentials
+from server.auth import extract_credentials
 from server.config import Config
 from server.connection import Connection
-from server.hub import create_hub
 from server.logs import RefusalLog, log_accept_failures
-from server.runner import CommandRunner
 from server.services import Services
 from server.transport import stats_of
 from tenants.errors import Unauthenticated
-from tenants.manager import TenantDatabases
 
 log = logging.getLogger(__name__)
 
@@ -98,19 +95,9 @@ def create_app(config: Config) -> Starlette:
 
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
-        databases = TenantDatabases(
-            config.data_dir,
-            max_open=config.max_open_tenants,
-            synchronous=config.sqlite_synchronous,
-        )
-        hub = create_hub(config.broker_url)
-        app.state.services = Services(
-            config=config,
-            databases=databases,
-            hub=hub,
-            verifier=TokenVerifier(config),
-            runner=CommandRunner(databases, max_message_bytes=config.max_message_bytes),
-        )
+        services = Services.create(config)
+        services.retention.start()
+        app.state.services = services
         stats = stats_of(app.state)
         restore_loop_handler = log_accept_failures(
             asyncio.get_running_loop(), stats.refusals if stats else RefusalLog()
@@ -119,8 +106,7 @@ def create_app(config: Config) -> Starlette:
             yield
         finally:
             restore_loop_handler()
-            await hub.close()
-            await databases.close()
+            await services.close()
 
     # CORS covers the HTTP routes a browser page may fetch; the WebSocket has its own
     # Origin check (PM_ALLOWED_ORIGINS) at the upgrade.

@@ -120,6 +120,12 @@ def query(
     return register
 
 
+def session_command(name: str, role: Role = Role.VIEWER, doc: str = "") -> None:
+    """A command the connection itself runs (Subscribe, Unsubscribe): the table holds its
+    role, checked like any other's."""
+    _register(CommandSpec(name, role, doc=doc))
+
+
 def mutation(
     name: str, role: Role = Role.MEMBER
 ) -> Callable[[Callable[[WriteContext, C], Change]], Callable[[WriteContext, C], Change]]:  # noqa: E501

@@ -37,6 +37,7 @@ _ALGORITHMS = frozenset(
     }
 )
 MIN_MESSAGE_BYTES = 256 * 1024
+MIN_REQUEST_RETENTION_HOURS = 24
 # RFC 7518 3.2: an HMAC key at least as long as the hash (HS256: 32 bytes).
 MIN_PRODUCTION_SECRET_BYTES = 32
 
@@ -74,6 +75,16 @@ class Config:
     # A replay longer than either answers RESYNC_REQUIRED: reload in bulk instead.
     max_replay_events: int = 50_000
     max_replay_bytes: int = 32 * 1_048_576
+    # A gap in a tenant's event stream (a broker delivering late) is filled from the log
+    # once it has stayed open this long.
+    gap_fill_ms: int = 200
+    # Events are pruned once beyond the newest N and older than the days (0: count alone),
+    # never younger than the minimum age; idempotency records after the hours.
+    event_retention_events: int = 100_000
+    event_retention_days: int = 7
+    event_retention_min_age_seconds: int = 600
+    request_retention_hours: int = 48
+    retention_interval_seconds: float = 60.0
     allowed_origins: tuple[str, ...] = ()
     broker_url: str = ""
     cors_origins: tuple[str, ...] = ()
@@ -111,9 +122,24 @@ class Config:
             raise ConfigError(
                 "PM_SEND_QUEUE_BYTES must hold at least one PM_MAX_MESSAGE_BYTES frame"
             )
-        for name in ("close_timeout_ms", "header_timeout_ms", "max_replay_events", "max_in_flight"):
+        for name in (
+            "close_timeout_ms",
+            "header_timeout_ms",
+            "max_replay_events",
+            "max_in_flight",
+            "gap_fill_ms",
+            "event_retention_events",
+            "retention_interval_seconds",
+        ):
             if getattr(self, name) <= 0:
                 raise ConfigError(f"PM_{name.upper()} must be positive")
+        if self.event_retention_days < 0 or self.event_retention_min_age_seconds < 0:
+            raise ConfigError("PM_EVENT_RETENTION_DAYS and _MIN_AGE_SECONDS must not be negative")
+        if self.request_retention_hours < MIN_REQUEST_RETENTION_HOURS:
+            # A client retrying after a day must still find its first answer.
+            raise ConfigError(
+                f"PM_REQUEST_RETENTION_HOURS must be at least {MIN_REQUEST_RETENTION_HOURS}"
+            )
         if self.max_replay_bytes < self.max_message_bytes:
             raise ConfigError(
                 "PM_MAX_REPLAY_BYTES must hold at least one PM_MAX_MESSAGE_BYTES frame"
@@ -175,6 +201,8 @@ def _parse(name: str, raw: str, kind: object) -> Any:
     try:
         if text == "int":
             return int(raw)
+        if text == "float":
+            return float(raw)
         if text == "Path":
             return Path(raw)
         if text.startswith("tuple"):

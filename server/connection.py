@@ -1,21 +1,20 @@
-"""One client's WebSocket, from Welcome to close.
+"""One client's WebSocket, from Welcome to close: it moves bytes and runs the pipeline.
 
-Three tasks per connection: the reader (decodes frames and runs commands in order), the
-writer (drains the bounded outbox) and the heartbeat (Ping every interval, close 4001 when
-the client has been silent past the timeout, 4003 when its token expires). When any of them
-ends, the others are cancelled and the connection's subscriptions are released.
+The connection runs in the ASGI task uvicorn gives it and starts no task of its own while
+idle: frames go out through the socket's transport as they are pushed (outbox.py), the
+heartbeat is the process's shared timer (heartbeats.py), and what to send of each event is
+the Session's decision (session.py), fed by the tenant's ordered stream (stream.py).
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-import sqlite3
 import time
 import uuid
-from collections.abc import Callable, Iterable
+from typing import Any
 
-from starlette.websockets import WebSocket, WebSocketDisconnect
+from starlette.websockets import WebSocket
 
 import server
 from pm.v1 import envelope_pb2 as env
@@ -23,18 +22,26 @@ from pm.v1 import session_pb2
 from server import protocol
 from server.auth import Principal
 from server.commands import parse_id
+from server.frames import binary_frame
 from server.hub import PublishedEvent
-from server.outbox import Outbox
+from server.outbox import FrameSink, Outbox
 from server.pipeline import CommandPipeline, as_task
 from server.protocol import CloseCode
 from server.runner import Outcome
 from server.services import Services
+from server.session import TENANT_FEED, Session
+from server.stream import TenantStream
+from server.transport import FRAMES_EXTENSION
 from tenants import event_log, projects
+from tenants.database import TenantDatabase
 from tenants.errors import Internal, InvalidArgument, NotFound, PmError, ResyncRequired
 
 log = logging.getLogger(__name__)
 
-TENANT_FEED = ""  # the tenant feed's key among the scopes (never a project id)
+# A replay reads and sends this many stored events at a time, then waits for them to leave.
+REPLAY_PAGE = 256
+# Rounds of reading on in the log after live events overflowed the replay's buffer.
+_CATCH_UP_ROUNDS = 20
 
 # Follow-ups that outlive a closed connection until they commit and publish (strong refs).
 _follow_ups: set[asyncio.Task[None]] = set()
@@ -55,23 +62,19 @@ class Connection:
         self.subprotocol = subprotocol
         self.session_id = str(uuid.uuid4())
         config = services.config
-        self.outbox = Outbox(
-            config.send_queue_limit, config.send_queue_bytes, config.max_replay_bytes
-        )
-        self.projects: set[str] = set()
-        self.tenant_feed = False
-        self._loop = asyncio.get_running_loop()
-        self._last_seen = self._loop.time()
-        # While a Subscribe reads the log, live events wait here (see _take_buffer).
-        self._replay_buffer: list[PublishedEvent] | None = None
-        # Scope (a project id, or TENANT_FEED) -> the seq after which its events come live.
-        self._live_after: dict[str, int] = {}
-        self._close_code: int | None = None
-        # Set once the connection has decided to close (its code is known).
-        self.closing = asyncio.Event()
+        self.session = Session(buffer_limit=REPLAY_PAGE)
+        self.outbox: Outbox | None = None
         self._pipeline = CommandPipeline(
             config.max_in_flight, self._send, self._deliver, on_idle=self._seen
         )
+        self._loop = asyncio.get_running_loop()
+        self._last_seen = self._loop.time()
+        self._next_ping = self._last_seen + config.heartbeat_interval_ms / 1000
+        self._stream: TenantStream | None = None
+        self._epoch = ""
+        self._close_code: int | None = None
+        # Set once the connection has decided to close (its code is known).
+        self.closing = asyncio.Event()
         self._closer: asyncio.Task[None] | None = None
 
     @property
@@ -79,50 +82,47 @@ class Connection:
         """The code this connection closed (or is closing) with; None while open."""
         return self._close_code
 
+    @property
+    def tenant_id(self) -> str:
+        return self.principal.tenant_id
+
     # --- lifecycle --------------------------------------------------------------------------
 
     async def serve(self) -> None:
-        config = self.services.config
-        async with self.services.databases.lease(self.principal.tenant_id) as db:
+        services = self.services
+        config = services.config
+        async with services.databases.lease(self.tenant_id) as db:
             current_seq = await db.read(event_log.current_seq)
+            self._epoch = db.meta.epoch
         await self.websocket.accept(subprotocol=self.subprotocol)
-        self.services.connections.add(self)
+        sink: FrameSink = self.websocket.scope["extensions"][FRAMES_EXTENSION]
+        self.outbox = Outbox(sink, config.send_queue_limit, config.send_queue_bytes)
+        services.connections.add(self)
+        services.heartbeats.add(self)
         log.info(
             "session %s opened: user %s tenant %s",
             self.session_id,
             self.principal.user_id,
-            self.principal.tenant_id,
+            self.tenant_id,
         )
         welcome = session_pb2.Welcome(
             session_id=self.session_id,
             user_id=self.principal.user_id,
-            tenant_id=self.principal.tenant_id,
+            tenant_id=self.tenant_id,
             roles=self.principal.role_names,
             server_version=server.__version__,
             heartbeat_interval_ms=config.heartbeat_interval_ms,
             heartbeat_timeout_ms=config.heartbeat_timeout_ms,
             current_seq=current_seq,
+            epoch=self._epoch,
         )
         self._send(protocol.encode_server(env.ServerMessage(welcome=welcome)))
-        tasks = [
-            asyncio.create_task(self._read(), name=f"reader-{self.session_id}"),
-            asyncio.create_task(self.outbox.drain(self._write), name=f"writer-{self.session_id}"),
-            asyncio.create_task(self._heartbeat(), name=f"heartbeat-{self.session_id}"),
-        ]
         try:
-            done, _ = await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
-            for task in done:
-                if not task.cancelled() and task.exception() is not None:
-                    exc = task.exception()
-                    if not isinstance(exc, (WebSocketDisconnect, OSError, RuntimeError)):
-                        log.error(
-                            "session %s: %s failed", self.session_id, task.get_name(), exc_info=exc
-                        )
-                        await self._close(CloseCode.INTERNAL_ERROR, "internal error")
+            await self._read()
+        except Exception:
+            log.exception("session %s: reading failed", self.session_id)
+            await self._close(CloseCode.INTERNAL_ERROR, "internal error")
         finally:
-            for task in tasks:
-                task.cancel()
-            await asyncio.gather(*tasks, return_exceptions=True)
             if self._closer is not None:
                 await asyncio.gather(self._closer, return_exceptions=True)
             self._release()
@@ -130,32 +130,38 @@ class Connection:
 
     def _release(self) -> None:
         self.services.connections.discard(self)
+        self.services.heartbeats.discard(self)
         self._stop_deliveries()
 
     def _stop_deliveries(self) -> None:
-        self.outbox.close()
-        self.services.hub.unsubscribe(
-            self.principal.tenant_id, self, project_ids=self.projects, tenant_feed=self.tenant_feed
-        )
-        self.projects.clear()
-        self.tenant_feed = False
-        self._live_after.clear()
+        if self.outbox is not None:
+            self.outbox.close()
+        stream = self._stream
+        if stream is not None:
+            stream.forget(self._on_event, self._scopes())
+            self.session.clear()
+            self.services.streams.release_if_idle(self.tenant_id)
+            self._stream = None
+
+    def _scopes(self) -> list[str]:
+        session = self.session
+        return [*session.project_ids, *([TENANT_FEED] if session.tenant_feed else [])]
 
     def _seen(self) -> None:
         self._last_seen = self._loop.time()
 
-    async def _write(self, frame: bytes) -> None:
-        await self.websocket.send_bytes(frame)
+    def _send(self, frame: bytes) -> None:
+        """Queue a message frame (a response, a Ping) for this client."""
+        self._push(binary_frame(frame))
 
-    def _send(self, frame: bytes, *, replay: bool = False) -> None:
-        queued = self.outbox.push_replay(frame) if replay else self.outbox.push(frame)
-        if not queued:
+    def _push(self, data: bytes) -> None:
+        if self.outbox is not None and not self.outbox.push(data):
             self.abort(CloseCode.SLOW_CONSUMER, "send queue over its limit")
 
     def abort(self, code: int, reason: str) -> None:
-        """Close from code that must not await (the hub's fan-out)."""
-        if self._closer is None:
-            self._closer = asyncio.create_task(self._close(code, reason))
+        """Close from code that must not await (a fan-out, a heartbeat)."""
+        if self._closer is None and self._close_code is None:
+            self._closer = asyncio.ensure_future(self._close(code, reason))
 
     async def _close(self, code: int, reason: str) -> None:
         if self._close_code is not None:
@@ -169,8 +175,6 @@ class Connection:
             await self.websocket.close(code=code, reason=reason)
         except (RuntimeError, OSError):
             pass  # already closed by the peer or the server
-
-    # --- the three tasks -------------------------------------------------------------------
 
     async def _read(self) -> None:
         while self._close_code is None:
@@ -187,29 +191,23 @@ class Connection:
             await self._pipeline.room()
             self._handle(frame)
 
-    async def _heartbeat(self) -> None:
+    def beat(self, now: float) -> None:
+        """The shared heartbeat's tick: Ping when due; 4001 after silence, 4003 at expiry."""
+        if self._close_code is not None:
+            return
         config = self.services.config
-        interval = config.heartbeat_interval_ms / 1000
         timeout = config.heartbeat_timeout_ms / 1000
-        next_ping = self._loop.time() + interval
-        while True:
-            now = self._loop.time()
-            silent_until = self._last_seen + timeout
-            if self._pipeline.busy:
-                # Frames wait unread while the pipeline is full, Pongs included: silence then
-                # proves nothing. Its answers move _last_seen; look again a timeout on.
-                silent_until = max(silent_until, now + timeout)
-            elif now >= silent_until:
-                await self._close(CloseCode.HEARTBEAT_TIMEOUT, "heartbeat timeout")
-                return
-            expires_in = self.principal.expires_at - time.time()
-            if expires_in <= 0:
-                await self._close(CloseCode.TOKEN_EXPIRED, "token expired")
-                return
-            if now >= next_ping:
-                self._send(protocol.PING_FRAME)
-                next_ping = now + interval
-            await asyncio.sleep(max(0.0, min(next_ping, silent_until, now + expires_in) - now))
+        # Frames wait unread while the pipeline is full, Pongs included: silence while
+        # commands run proves nothing; their answers move _last_seen.
+        if not self._pipeline.busy and now - self._last_seen > timeout:
+            self.abort(CloseCode.HEARTBEAT_TIMEOUT, "heartbeat timeout")
+            return
+        if self.principal.expires_at <= time.time():
+            self.abort(CloseCode.TOKEN_EXPIRED, "token expired")
+            return
+        if now >= self._next_ping:
+            self._send(protocol.PING_FRAME)
+            self._next_ping = now + config.heartbeat_interval_ms / 1000
 
     # --- commands --------------------------------------------------------------------------
 
@@ -278,144 +276,151 @@ class Connection:
             _follow_ups.add(task)
             task.add_done_callback(_follow_ups.discard)
 
+    # --- subscriptions ---------------------------------------------------------------------
+
     async def _subscribe(self, request_id: str, command: session_pb2.Subscribe) -> None:
+        self.principal.require(self.services.runner.role_of("subscribe"))
         wanted = list(dict.fromkeys(parse_id(p, "project_ids") for p in command.project_ids))
         if not wanted and not command.tenant_feed:
             raise InvalidArgument("name project_ids or tenant_feed", field="project_ids")
         # None: live only. A number (0 included): replay the events after it.
         since = command.since_seq if command.HasField("since_seq") else None
-        tenant_id = self.principal.tenant_id
-        hub = self.services.hub
-
-        live_after = dict(self._live_after)
-
-        def delivered_live(seq: int, project_ids: Iterable[str], tenant_level: bool) -> bool:
-            """Sent (or being sent) live through a scope subscribed before this command."""
-            scopes = [*project_ids, TENANT_FEED] if tenant_level else list(project_ids)
-            return any(seq > live_after.get(scope, seq) for scope in scopes)
-
+        if since is not None and command.epoch != self._epoch:
+            # Before every other since_seq rule: after a restore a seq may look valid.
+            raise ResyncRequired("the epoch of since_seq is not this tenant's; reload in bulk")
+        if self._stream is None:
+            self._stream = await self.services.streams.open(self.tenant_id)
+        stream = self._stream
+        session = self.session
+        wanted_scopes = [*wanted, *([TENANT_FEED] if command.tenant_feed else [])]
+        # Hold live events from here on, and take the stream's position in the same step:
+        # no event falls between what the replay reads and what comes live.
+        session.begin_replay()
+        target = stream.position
+        added = session.add(wanted_scopes, since=target if since is None else since)
+        stream.listen(self._on_event, added)
+        new_projects = [s for s in added if s != TENANT_FEED]
+        new_feed = TENANT_FEED in added
         config = self.services.config
 
-        def check(conn: sqlite3.Connection) -> tuple[int, list[event_log.StoredEvent]]:
+        def check(conn: Any) -> event_log.Extent | None:
             missing = set(wanted) - projects.live_ids(conn, wanted)
             if missing:
                 raise NotFound(f"project {sorted(missing)[0]} not found", field="project_ids")
-            current = event_log.current_seq(conn)
             if since is None:
-                return current, []
+                return None
+            current = event_log.current_seq(conn)
             if since > current:
                 raise InvalidArgument(
                     f"since_seq {since} is ahead of the current seq {current}", field="since_seq"
                 )
-            oldest = event_log.oldest_retained_seq(conn)
-            if since < current and oldest > since + 1:
+            if not event_log.replayable(conn, since):
                 raise ResyncRequired("since_seq is older than the retained event log")
-            seqs = event_log.matching_seqs(
+            extent = event_log.extent(
                 conn,
                 since_seq=since,
-                up_to_seq=current,
-                project_ids=wanted,
-                tenant_feed=command.tenant_feed,
+                up_to_seq=target,
+                project_ids=new_projects,
+                tenant_feed=new_feed,
             )
             # Decided before the Response: a replay beyond either limit is better served by
             # a bulk reload than by holding the tenant's database and the client's queue.
-            if len(seqs) > config.max_replay_events:
+            if extent.count > config.max_replay_events:
                 raise ResyncRequired(
                     f"more than {config.max_replay_events} events to replay; reload in bulk"
                 )
-            if event_log.payload_bytes(conn, seqs) > config.max_replay_bytes:
+            if extent.payload_bytes > config.max_replay_bytes:
                 raise ResyncRequired(
                     f"more than {config.max_replay_bytes} bytes to replay; reload in bulk"
                 )
-            stored = event_log.events_for(conn, seqs)
-            # Once per event: what an earlier subscription already carried is not sent again.
-            replay = [e for e in stored if not delivered_live(e.seq, e.project_ids, e.tenant_level)]
-            return current, replay
+            return extent
 
-        # Register before reading, buffering live events, so none falls between the two.
-        self._replay_buffer = []
-        hub.subscribe(tenant_id, self, project_ids=wanted, tenant_feed=command.tenant_feed)
         try:
-            async with self.services.databases.lease(tenant_id) as db:
-                current, replay = await db.read(check)
+            async with self.services.databases.lease(self.tenant_id) as db:
+                extent = await db.read(check)
         except BaseException:
-            hub.unsubscribe(
-                tenant_id,
-                self,
-                project_ids=set(wanted) - self.projects,
-                tenant_feed=command.tenant_feed and not self.tenant_feed,
-            )
-            self._flush_buffer()
+            session.remove(added)
+            stream.forget(self._on_event, added)
+            # Held events of the scopes that remain still go out, in order.
+            await self._catch_up(target, target, [], False)
             raise
-        self.projects.update(wanted)
-        self.tenant_feed = self.tenant_feed or command.tenant_feed
-        for scope in [*wanted, TENANT_FEED] if command.tenant_feed else wanted:
-            self._live_after.setdefault(scope, current)
         result = session_pb2.SubscribeResult(
-            project_ids=sorted(self.projects),
-            tenant_feed=self.tenant_feed,
-            replay_to_seq=(replay[-1].seq if replay else since or 0),
-            current_seq=current,
+            project_ids=session.project_ids,
+            tenant_feed=session.tenant_feed,
+            replay_to_seq=extent.last_seq if extent is not None else 0,
+            current_seq=target,
+            epoch=self._epoch,
         )
         self._send(protocol.encode_result(request_id, "subscribe", result))
+        cursor = target if since is None else since
+        await self._catch_up(cursor, target, new_projects, new_feed)
 
-        def due(event: PublishedEvent) -> bool:
-            # Live for an earlier scope, or committed after the read: the replay lacks it.
-            # Otherwise the replay carries it, or (at or below since_seq) the client has it.
-            return (
-                since is None
-                or event.seq > current
-                or delivered_live(event.seq, event.project_ids, event.tenant_level)
-            )
-
-        # Live events of earlier scopes may be older than the replay's last one: merge by seq
-        # so the client still sees seq order.
-        limit = config.max_message_bytes
-        outgoing = [
-            (e.seq, protocol.event_frame(e.seq, e.payload, max_bytes=limit), True) for e in replay
-        ]
-        outgoing += [(e.seq, e.frame, False) for e in self._take_buffer(due=due)]
-        outgoing.sort(key=lambda item: item[0])
-        for _, frame, asked_for in outgoing:
-            self._send(frame, replay=asked_for)
-
-    def _flush_buffer(self) -> None:
-        for event in self._take_buffer(due=lambda event: True):
-            self._send(event.frame)
-
-    def _take_buffer(self, *, due: Callable[[PublishedEvent], bool]) -> list[PublishedEvent]:
-        """The live events that arrived during a Subscribe's read and are still to send:
-        those the connection now listens to (a refused Subscribe adds nothing) and `due`."""
-        buffered, self._replay_buffer = self._replay_buffer or [], None
-        return [e for e in buffered if self._listens_to(e) and due(e)]
-
-    def _listens_to(self, event: PublishedEvent) -> bool:
-        return not self.projects.isdisjoint(event.project_ids) or (
-            self.tenant_feed and event.tenant_level
-        )
+    async def _catch_up(self, cursor: int, target: int, project_ids: list[str], feed: bool) -> None:
+        """Send the stored events in (cursor, target] of the given scopes, a page at a
+        time, then the live events held meanwhile; if those overflowed, read on in the log
+        (for every scope) up to the stream's position, and so on."""
+        session = self.session
+        max_bytes = self.services.config.max_message_bytes
+        for _ in range(_CATCH_UP_ROUNDS):
+            while cursor < target and self._close_code is None:
+                after = cursor
+                async with self.services.databases.lease(self.tenant_id) as tenant_db:
+                    page = await _read_page(tenant_db, after, target, project_ids, feed)
+                if not page:
+                    break
+                for stored in page:
+                    if session.replayed(stored.seq, stored.project_ids, stored.tenant_level):
+                        framed = binary_frame(
+                            protocol.event_frame(stored.seq, stored.payload, max_bytes=max_bytes)
+                        )
+                        if self.outbox is not None:
+                            self.outbox.push_replay(framed)
+                cursor = page[-1].seq
+                if self.outbox is not None:
+                    await self.outbox.drained()
+            if self._close_code is not None or not session.replaying:
+                return
+            if not session.overflowed:
+                for event in session.finish_replay():
+                    self._push(event.ws_frame)
+                return
+            # Live events after `target` were dropped from the buffer: read them instead.
+            assert self._stream is not None
+            cursor, target = target, self._stream.position
+            project_ids, feed = session.project_ids, session.tenant_feed
+            session.restart_buffer()
+        self.abort(CloseCode.SLOW_CONSUMER, "could not catch up with the event stream")
 
     def _unsubscribe(self, request_id: str, command: session_pb2.Unsubscribe) -> None:
-        gone = {parse_id(p, "project_ids") for p in command.project_ids} & self.projects
-        self.services.hub.unsubscribe(
-            self.principal.tenant_id,
-            self,
-            project_ids=gone,
-            tenant_feed=command.tenant_feed and self.tenant_feed,
-        )
-        self.projects -= gone
+        self.principal.require(self.services.runner.role_of("unsubscribe"))
+        gone = [p for p in dict.fromkeys(parse_id(p, "project_ids") for p in command.project_ids)]
         if command.tenant_feed:
-            self.tenant_feed = False
-        for scope in [*gone, TENANT_FEED] if command.tenant_feed else gone:
-            self._live_after.pop(scope, None)
+            gone.append(TENANT_FEED)
+        held = [scope for scope in gone if self.session.has(scope)]
+        self.session.remove(held)
+        if self._stream is not None:
+            self._stream.forget(self._on_event, held)
         result = session_pb2.UnsubscribeResult(
-            project_ids=sorted(self.projects), tenant_feed=self.tenant_feed
+            project_ids=self.session.project_ids, tenant_feed=self.session.tenant_feed
         )
         self._send(protocol.encode_result(request_id, "unsubscribe", result))
 
-    # --- the hub's side --------------------------------------------------------------------
+    def _on_event(self, event: PublishedEvent) -> None:
+        """The tenant stream's delivery of a live event touching one of our scopes."""
+        if self.session.live(event):
+            self._push(event.ws_frame)
 
-    def deliver(self, event: PublishedEvent) -> None:
-        if self._replay_buffer is not None:
-            self._replay_buffer.append(event)
-            return
-        self._send(event.frame)
+
+async def _read_page(
+    db: TenantDatabase, after: int, target: int, project_ids: list[str], feed: bool
+) -> list[event_log.StoredEvent]:
+    return await db.read(
+        lambda conn: event_log.page(
+            conn,
+            after_seq=after,
+            up_to_seq=target,
+            project_ids=project_ids,
+            tenant_feed=feed,
+            limit=REPLAY_PAGE,
+        )
+    )

@@ -1,159 +1,90 @@
-"""The broadcast hub: carries committed events to the connections that subscribed.
+"""The broadcast hub: carries committed events between the processes that serve a tenant.
 
-A narrow interface (publish, subscribe, unsubscribe, drop, close) with an in-process
-implementation; a Redis one joining several processes can sit behind the same interface.
-An event arrives already encoded (one frame for all receivers); the hub never awaits a
-subscriber: `deliver` only puts bytes on the connection's bounded queue.
+A narrow contract a broker can keep (encode/broadcaster's shape, with its weak spots
+avoided: binary payloads, nothing unbounded per subscriber):
+- `publish(event)` hands a committed event on, with its tenant, seq, scopes and frame. It
+  never awaits: events are published in commit order by the code that learns of the commit,
+  and a broker-backed hub queues what it sends.
+- `subscribe(tenant, receiver)` returns once the receiver gets every event published for
+  that tenant from then on (by any process); `unsubscribe` stops it.
+
+A hub promises nothing about order or duplicates: a broker may deliver late, twice, out of
+order or not at all. The tenant's stream (stream.py) releases events in seq order, fills
+gaps from the tenant's log, and each session drops what it already sent (session.py).
 """
 
 from __future__ import annotations
 
 import abc
-from collections.abc import Iterable
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Protocol
+
+from server.frames import binary_frame
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)
 class PublishedEvent:
     tenant_id: str
     seq: int
     project_ids: tuple[str, ...]
     # Project-level events (created, renamed, deleted) also go to tenant-feed subscribers.
     tenant_level: bool
+    # The ServerMessage frame, encoded once for every receiver.
     frame: bytes
+    _ws_frame: bytes | None = field(default=None, compare=False, repr=False)
+
+    @property
+    def ws_frame(self) -> bytes:
+        """The frame in WebSocket framing, built once for every receiver."""
+        if self._ws_frame is None:
+            self._ws_frame = binary_frame(self.frame)
+        return self._ws_frame
 
 
-class Subscriber(Protocol):
-    def deliver(self, event: PublishedEvent) -> None: ...
-
-
-@dataclass
-class _TenantIndex:
-    by_project: dict[str, set[Subscriber]] = field(default_factory=dict)
-    tenant_feed: set[Subscriber] = field(default_factory=set)
-
-    def empty(self) -> bool:
-        return not self.by_project and not self.tenant_feed
-
-
-class SubscriptionIndex:
-    """Who listens to which project of which tenant; finds an event's receivers."""
-
-    def __init__(self) -> None:
-        self._tenants: dict[str, _TenantIndex] = {}
-
-    def add(
-        self, tenant_id: str, subscriber: Subscriber, project_ids: Iterable[str], feed: bool
-    ) -> None:
-        index = self._tenants.setdefault(tenant_id, _TenantIndex())
-        for project_id in project_ids:
-            index.by_project.setdefault(project_id, set()).add(subscriber)
-        if feed:
-            index.tenant_feed.add(subscriber)
-
-    def remove(
-        self, tenant_id: str, subscriber: Subscriber, project_ids: Iterable[str], feed: bool
-    ) -> None:
-        index = self._tenants.get(tenant_id)
-        if index is None:
-            return
-        for project_id in project_ids:
-            members = index.by_project.get(project_id)
-            if members is not None:
-                members.discard(subscriber)
-                if not members:
-                    del index.by_project[project_id]
-        if feed:
-            index.tenant_feed.discard(subscriber)
-        if index.empty():
-            del self._tenants[tenant_id]
-
-    def receivers(self, event: PublishedEvent) -> set[Subscriber]:
-        """Each matching subscriber once, however many of its projects the event touches."""
-        index = self._tenants.get(event.tenant_id)
-        if index is None:
-            return set()
-        found: set[Subscriber] = set()
-        for project_id in event.project_ids:
-            members = index.by_project.get(project_id)
-            if members:
-                found |= members
-        if event.tenant_level:
-            found |= index.tenant_feed
-        return found
-
-    def subscriber_count(self) -> int:
-        seen: set[int] = set()
-        for index in self._tenants.values():
-            for members in index.by_project.values():
-                seen.update(id(m) for m in members)
-            seen.update(id(m) for m in index.tenant_feed)
-        return len(seen)
+Receiver = Callable[[PublishedEvent], None]
 
 
 class Hub(abc.ABC):
     @abc.abstractmethod
     def publish(self, event: PublishedEvent) -> None:
-        """Hand a committed event to every matching subscriber (of every process).
-
-        Never awaits: events are published in commit order from the code that learns of
-        the commit, and a broker-backed hub queues what it sends on."""
+        """Hand a committed event to every receiver of its tenant, in every process."""
 
     @abc.abstractmethod
-    def subscribe(
-        self,
-        tenant_id: str,
-        subscriber: Subscriber,
-        *,
-        project_ids: Iterable[str] = (),
-        tenant_feed: bool = False,
-    ) -> None: ...
+    async def subscribe(self, tenant_id: str, receiver: Receiver) -> None:
+        """Returns once `receiver` gets the tenant's events."""
 
     @abc.abstractmethod
-    def unsubscribe(
-        self,
-        tenant_id: str,
-        subscriber: Subscriber,
-        *,
-        project_ids: Iterable[str] = (),
-        tenant_feed: bool = False,
-    ) -> None: ...
+    async def unsubscribe(self, tenant_id: str, receiver: Receiver) -> None: ...
 
     @abc.abstractmethod
     async def close(self) -> None: ...
 
 
 class InProcessHub(Hub):
+    """One process: publishing is calling the tenant's receivers, in order, at once."""
+
     def __init__(self) -> None:
-        self.index = SubscriptionIndex()
+        self._receivers: dict[str, list[Receiver]] = {}
 
     def publish(self, event: PublishedEvent) -> None:
-        for subscriber in self.index.receivers(event):
-            subscriber.deliver(event)
+        for receiver in self._receivers.get(event.tenant_id, ()):
+            receiver(event)
 
-    def subscribe(
-        self,
-        tenant_id: str,
-        subscriber: Subscriber,
-        *,
-        project_ids: Iterable[str] = (),
-        tenant_feed: bool = False,
-    ) -> None:
-        self.index.add(tenant_id, subscriber, project_ids, tenant_feed)
+    async def subscribe(self, tenant_id: str, receiver: Receiver) -> None:
+        self._receivers.setdefault(tenant_id, []).append(receiver)
 
-    def unsubscribe(
-        self,
-        tenant_id: str,
-        subscriber: Subscriber,
-        *,
-        project_ids: Iterable[str] = (),
-        tenant_feed: bool = False,
-    ) -> None:
-        self.index.remove(tenant_id, subscriber, project_ids, tenant_feed)
+    async def unsubscribe(self, tenant_id: str, receiver: Receiver) -> None:
+        receivers = self._receivers.get(tenant_id)
+        if receivers is not None and receiver in receivers:
+            receivers.remove(receiver)
+            if not receivers:
+                del self._receivers[tenant_id]
+
+    def receiver_count(self) -> int:
+        return sum(len(receivers) for receivers in self._receivers.values())
 
     async def close(self) -> None:
-        self.index = SubscriptionIndex()
+        self._receivers.clear()
 
 
 def create_hub(broker_url: str) -> Hub:

@@ -1,58 +1,83 @@
-"""A connection's bounded send queue, drained by one writer task.
+"""A connection's bounded send queue, with no task of its own.
 
-Producers (responses, the hub's fan-out, heartbeats) never await: `push` appends or reports
-that the reader is too slow, and the connection then closes with 4008. One slow reader is
-cut off; nobody else waits for it.
+Producers (responses, the tenant stream's fan-out, heartbeats) never await. A frame goes
+straight to the socket's transport while the socket takes more (the transport gathers the
+writes of one event-loop turn into one send); only when the socket pushes back (its buffer
+over the high-water mark: a slow reader) do frames wait here, bounded in frames and bytes,
+and leave when the transport says it can take more. Past either bound the reader is too
+slow: `push` says so and the connection closes with 4008. One slow reader is cut off;
+nobody else waits for it, and no task per connection sits waiting to write.
 
-The queue is bounded in frames and in bytes: a client that asks for large lists and never
-reads must not grow the server's memory (a frame count alone let one viewer queue 3 GB). A
-replay the client asked for is held apart: it was checked against the replay limits before
-it started, so it is bounded by those; a second one queued before the first drained is
-refused the same way.
+A replay is pushed apart (`push_replay`): it is sent page by page, waiting for `drained()`
+between pages, so it is bounded by a page and is not counted against the live bounds.
 """
 
 from __future__ import annotations
 
 import asyncio
 from collections import deque
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
+from typing import Protocol
+
+
+class FrameSink(Protocol):
+    """Where a connection's frames go: WebSocket-framed bytes, written at once."""
+
+    def write(self, data: bytes) -> None: ...
+
+    def writable(self) -> bool:
+        """The socket takes more now (it is open and its buffer under the high-water mark)."""
+        ...
+
+    def on_writable(self, callback: Callable[[], None]) -> None:
+        """Call `callback` whenever the socket takes more again after pushing back."""
+        ...
 
 
 class Outbox:
-    def __init__(self, limit: int, byte_limit: int, replay_byte_limit: int) -> None:
+    def __init__(self, sink: FrameSink, limit: int, byte_limit: int) -> None:
+        self._sink = sink
         self._limit = limit
         self._byte_limit = byte_limit
-        self._replay_byte_limit = replay_byte_limit
-        # (frame, is a replay frame)
+        # (framed bytes, counts against the bounds)
         self._frames: deque[tuple[bytes, bool]] = deque()
         self._live_frames = 0
         self._live_bytes = 0
         self._replay_bytes = 0
-        self._ready = asyncio.Event()
+        self._drained: asyncio.Event | None = None
         self._closed = False
+        sink.on_writable(self._resume)
 
-    def push(self, frame: bytes) -> bool:
-        """Queue a frame; False when the queue is full (the reader is too slow)."""
+    def push(self, data: bytes) -> bool:
+        """Send or queue framed bytes; False when the queue is over its bounds."""
         if self._closed:
             return True
-        if self._live_frames >= self._limit or self._live_bytes + len(frame) > self._byte_limit:
+        if not self._frames and self._sink.writable():
+            self._sink.write(data)
+            return True
+        if self._live_frames >= self._limit or self._live_bytes + len(data) > self._byte_limit:
             return False
-        self._frames.append((frame, False))
+        self._frames.append((data, True))
         self._live_frames += 1
-        self._live_bytes += len(frame)
-        self._ready.set()
+        self._live_bytes += len(data)
         return True
 
-    def push_replay(self, frame: bytes) -> bool:
-        """Queue a frame of a replay; False past the replay's own byte bound."""
+    def push_replay(self, data: bytes) -> None:
+        """Send or queue a replayed frame, outside the bounds (see drained())."""
         if self._closed:
-            return True
-        if self._replay_bytes + len(frame) > self._replay_byte_limit:
-            return False
-        self._frames.append((frame, True))
-        self._replay_bytes += len(frame)
-        self._ready.set()
-        return True
+            return
+        if not self._frames and self._sink.writable():
+            self._sink.write(data)
+            return
+        self._frames.append((data, False))
+        self._replay_bytes += len(data)
+
+    async def drained(self) -> None:
+        """Returns once nothing waits here (a closed outbox counts as drained)."""
+        while self._frames and not self._closed:
+            if self._drained is None:
+                self._drained = asyncio.Event()
+            await self._drained.wait()
 
     def __len__(self) -> int:
         return len(self._frames)
@@ -65,19 +90,22 @@ class Outbox:
         self._closed = True
         self._frames.clear()
         self._live_frames = self._live_bytes = self._replay_bytes = 0
-        self._ready.set()
+        self._wake()
 
-    async def drain(self, send: Callable[[bytes], Awaitable[None]]) -> None:
-        """Send frames in order until closed."""
-        while not self._closed:
-            if not self._frames:
-                self._ready.clear()
-                await self._ready.wait()
-                continue
-            frame, replay = self._frames.popleft()
-            if replay:
-                self._replay_bytes -= len(frame)
-            else:
+    def _resume(self) -> None:
+        frames = self._frames
+        while frames and not self._closed and self._sink.writable():
+            data, bounded = frames.popleft()
+            if bounded:
                 self._live_frames -= 1
-                self._live_bytes -= len(frame)
-            await send(frame)
+                self._live_bytes -= len(data)
+            else:
+                self._replay_bytes -= len(data)
+            self._sink.write(data)
+        if not frames:
+            self._wake()
+
+    def _wake(self) -> None:
+        if self._drained is not None:
+            self._drained.set()
+            self._drained = None

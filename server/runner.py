@@ -17,7 +17,7 @@ from google.protobuf.message import Message
 
 from pm.v1 import envelope_pb2 as env
 from server import protocol
-from server.auth import Principal
+from server.auth import Principal, Role
 from server.commands import (
     REGISTRY,
     Change,
@@ -69,6 +69,13 @@ class CommandRunner:
     ) -> None:
         self._databases = databases
         self._max_message_bytes = max_message_bytes
+
+    @staticmethod
+    def role_of(name: str) -> Role:
+        spec = REGISTRY.get(name)
+        if spec is None:
+            raise InvalidArgument(f"command {name} is not supported by this server")
+        return spec.role
 
     @staticmethod
     def is_mutation(name: str) -> bool:

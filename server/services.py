@@ -1,14 +1,19 @@
-"""What the lifespan opens and every connection shares."""
+"""What the lifespan opens and every connection shares, built and closed in one place."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
+from server import protocol
 from server.auth import TokenVerifier
 from server.config import Config
-from server.hub import Hub
+from server.heartbeats import Heartbeats
+from server.hub import Hub, PublishedEvent, create_hub
+from server.retention import RetentionTask
 from server.runner import CommandRunner
+from server.stream import TenantStreams
+from tenants import event_log
 from tenants.manager import TenantDatabases
 
 if TYPE_CHECKING:
@@ -22,4 +27,65 @@ class Services:
     hub: Hub
     verifier: TokenVerifier
     runner: CommandRunner
+    streams: TenantStreams
+    heartbeats: Heartbeats
+    retention: RetentionTask
     connections: set[Connection] = field(default_factory=set)
+
+    @classmethod
+    def create(cls, config: Config, *, hub: Hub | None = None) -> Services:
+        databases = TenantDatabases(
+            config.data_dir,
+            max_open=config.max_open_tenants,
+            synchronous=config.sqlite_synchronous,
+        )
+        hub = hub if hub is not None else create_hub(config.broker_url)
+
+        async def position(tenant_id: str) -> int:
+            async with databases.lease(tenant_id) as db:
+                return await db.read(event_log.current_seq)
+
+        async def fill(tenant_id: str, after: int, up_to: int) -> list[PublishedEvent]:
+            """The stored events of a gap, framed as they were published."""
+            async with databases.lease(tenant_id) as db:
+                stored = await db.read(
+                    lambda conn: event_log.page(
+                        conn,
+                        after_seq=after,
+                        up_to_seq=up_to,
+                        project_ids=None,
+                        tenant_feed=False,
+                        limit=max(1, up_to - after),
+                    )
+                )
+            return [
+                PublishedEvent(
+                    tenant_id,
+                    e.seq,
+                    e.project_ids,
+                    e.tenant_level,
+                    protocol.event_frame(e.seq, e.payload, max_bytes=config.max_message_bytes),
+                )
+                for e in stored
+            ]
+
+        return cls(
+            config=config,
+            databases=databases,
+            hub=hub,
+            verifier=TokenVerifier(config),
+            runner=CommandRunner(databases, max_message_bytes=config.max_message_bytes),
+            streams=TenantStreams(hub, position, fill, config.gap_fill_ms / 1000),
+            heartbeats=Heartbeats(
+                config.heartbeat_interval_ms / 1000, config.heartbeat_timeout_ms / 1000
+            ),
+            retention=RetentionTask(config, databases),
+        )
+
+    async def close(self) -> None:
+        """Databases last: they finish their queued writes first."""
+        self.heartbeats.close()
+        await self.retention.close()
+        await self.streams.close()
+        await self.hub.close()
+        await self.databases.close()

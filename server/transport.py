@@ -24,7 +24,7 @@ import asyncio
 import logging
 import re
 import resource
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from http import HTTPStatus
 from typing import Any, ClassVar, cast
@@ -52,6 +52,10 @@ _SPARE_DESCRIPTORS = 32
 _HEAD_END = re.compile(rb"\n\r?\n")
 # Messages read from a WebSocket before the app has taken them (see receive()).
 READ_AHEAD_MESSAGES = 64
+# Gathered writes of one turn beyond this go to the socket at once.
+_EARLY_FLUSH_BYTES = 256 * 1024
+# The scope extension through which the app writes frames (server/outbox.py: FrameSink).
+FRAMES_EXTENSION = "pm.frames"
 
 
 @dataclass(frozen=True)
@@ -121,6 +125,7 @@ class BoundedTransport(asyncio.Transport):
         self._stats: SocketStats | None = stats
         self._abort_timer: asyncio.TimerHandle | None = None
         self._pending: list[bytes] = []
+        self._pending_bytes = 0
         stats.open_sockets += 1
 
     def close(self) -> None:
@@ -168,8 +173,14 @@ class BoundedTransport(asyncio.Transport):
         if self.lingering or not data:  # half-closed: asyncio would raise
             return
         if not self._pending:
+            self._pending_bytes = 0
             self._loop.call_soon(self.flush)
         self._pending.append(bytes(data))
+        self._pending_bytes += len(data)
+        if self._pending_bytes >= _EARLY_FLUSH_BYTES:
+            # Much in one turn (a fan-out burst): hand it on now, so that the socket's
+            # flow control (pause_writing) sees it before more is gathered.
+            self.flush()
 
     def writelines(self, list_of_data: Iterable[bytes | bytearray | memoryview[Any]]) -> None:
         for data in list_of_data:
@@ -341,6 +352,7 @@ class WebSocketProtocol(WebSocketsSansIOProtocol):
     ) -> None:
         super().__init__(config, server_state, app_state, _loop)
         self.close_timeout = self.limits.close_timeout
+        self.frame_sink = Frames(self)
         self._queued_bytes = 0
         self._read_ahead = max(config.ws_max_size, 64 * 1024)
 
@@ -354,6 +366,16 @@ class WebSocketProtocol(WebSocketsSansIOProtocol):
     def connection_lost(self, exc: Exception | None) -> None:
         self.bounded.lost()
         super().connection_lost(exc)
+
+    def handle_connect(self, event: Any) -> None:
+        super().handle_connect(event)
+        scope = getattr(self, "scope", None)
+        if scope is not None:
+            scope["extensions"][FRAMES_EXTENSION] = self.frame_sink
+
+    def resume_writing(self) -> None:
+        super().resume_writing()
+        self.frame_sink.resumed()
 
     def data_received(self, data: bytes) -> None:
         if self.bounded.lingering:
@@ -477,6 +499,44 @@ class WebSocketProtocol(WebSocketsSansIOProtocol):
 
     def _peer(self) -> str:
         return f"{self.client[0]}:{self.client[1]}" if self.client else "-"
+
+
+class Frames:
+    """The app's way to write WebSocket frames to the socket without awaiting (a FrameSink):
+    the bytes are already framed (server/frames.py; an event's once for all receivers) and
+    go straight to the transport, which gathers a turn's writes into one send. Nothing is
+    written once a close frame has gone out."""
+
+    def __init__(self, protocol: WebSocketProtocol) -> None:
+        self._protocol = protocol
+        self._callbacks: list[Callable[[], None]] = []
+
+    def write(self, data: bytes) -> None:
+        if self._open():
+            self._protocol.transport.write(data)
+
+    def writable(self) -> bool:
+        return self._open() and self._protocol.writable.is_set()
+
+    def on_writable(self, callback: Callable[[], None]) -> None:
+        self._callbacks.append(callback)
+
+    def resumed(self) -> None:
+        for callback in list(self._callbacks):
+            try:
+                callback()
+            except Exception:
+                log.exception("a frame writer failed to resume")
+
+    def _open(self) -> bool:
+        protocol = self._protocol
+        return (
+            protocol.handshake_complete
+            and not protocol.close_sent
+            and not protocol.disconnected
+            and protocol.conn.state is State.OPEN
+            and not protocol.transport.is_closing()
+        )
 
 
 def protocols(

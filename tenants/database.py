@@ -331,6 +331,18 @@ class TenantDatabase:
 
     # --- checkpoints --------------------------------------------------------------------
 
+    async def checkpoint(self) -> None:
+        """Fold the WAL into the file now (PASSIVE: never waits for readers or the writer)."""
+        if self._closed or self._checkpointing:
+            return
+        self._checkpointing = True
+        try:
+            await asyncio.to_thread(self._checkpoint)
+        except sqlite3.Error as exc:
+            log.warning("tenant %s: checkpoint failed: %s", self.tenant_id, exc)
+        finally:
+            self._checkpointing = False
+
     def _maybe_checkpoint(self) -> None:
         if self._checkpointing:
             return

@@ -1,7 +1,9 @@
 """The tenant's durable event log: one row per committed change, keyed by seq.
 
 The payload is opaque here (server/ encodes it). An event exists if and only if its change
-committed, because it is inserted in the same transaction.
+committed, because it is inserted in the same transaction. seq comes from AUTOINCREMENT, so
+SQLite's sqlite_sequence row is a counter that survives pruning: the current seq is never
+lowered by deleting old events, and a seq is never given twice.
 """
 
 from __future__ import annotations
@@ -51,14 +53,113 @@ _PROJECT_INSERT = "INSERT INTO event_projects(project_id, seq) VALUES (?, ?)"
 
 
 def current_seq(conn: sqlite3.Connection) -> int:
-    row = conn.execute("SELECT COALESCE(MAX(seq), 0) FROM events").fetchone()
-    return int(row[0])
+    """The highest seq ever committed (0 for a new tenant), pruned or not."""
+    row = conn.execute("SELECT seq FROM sqlite_sequence WHERE name = 'events'").fetchone()
+    return int(row[0]) if row is not None else 0
 
 
-def oldest_retained_seq(conn: sqlite3.Connection) -> int:
-    """The smallest seq still stored (0 when the log is empty)."""
-    row = conn.execute("SELECT COALESCE(MIN(seq), 0) FROM events").fetchone()
-    return int(row[0])
+def first_retained_seq(conn: sqlite3.Connection) -> int:
+    """The smallest seq a replay can still send: the oldest stored event's, or the next seq
+    to be given when every event so far has been pruned (or there was none)."""
+    row = conn.execute("SELECT MIN(seq) FROM events").fetchone()
+    return int(row[0]) if row[0] is not None else current_seq(conn) + 1
+
+
+def replayable(conn: sqlite3.Connection, since_seq: int) -> bool:
+    """Whether every event after since_seq is still stored."""
+    return since_seq >= current_seq(conn) or since_seq + 1 >= first_retained_seq(conn)
+
+
+@dataclass(frozen=True)
+class Extent:
+    """What a replay would send: how many events, the last one's seq, their payload bytes."""
+
+    count: int
+    last_seq: int
+    payload_bytes: int
+
+
+def extent(
+    conn: sqlite3.Connection,
+    *,
+    since_seq: int,
+    up_to_seq: int,
+    project_ids: Iterable[str],
+    tenant_feed: bool,
+) -> Extent:
+    seqs = matching_seqs(
+        conn,
+        since_seq=since_seq,
+        up_to_seq=up_to_seq,
+        project_ids=project_ids,
+        tenant_feed=tenant_feed,
+    )
+    last = seqs[-1] if seqs else since_seq
+    return Extent(len(seqs), last, payload_bytes(conn, seqs))
+
+
+def page(
+    conn: sqlite3.Connection,
+    *,
+    after_seq: int,
+    up_to_seq: int,
+    project_ids: Iterable[str] | None,
+    tenant_feed: bool,
+    limit: int,
+) -> list[StoredEvent]:
+    """At most `limit` stored events in (after_seq, up_to_seq], ascending, that touch one
+    of the projects or (tenant_feed) are project-level; project_ids None means every event.
+
+    Each project's events come from a range of event_projects' key, limited, and the lists
+    are merged here: an ORDER BY over several projects would sort the whole range per page.
+    """
+    if project_ids is None:
+        seqs = [
+            row[0]
+            for row in conn.execute(
+                "SELECT seq FROM events WHERE seq > ? AND seq <= ? ORDER BY seq LIMIT ?",
+                (after_seq, up_to_seq, limit),
+            )
+        ]
+        return events_for(conn, seqs)
+    found: set[int] = set()
+    for project_id in dict.fromkeys(project_ids):
+        found.update(
+            row[0]
+            for row in conn.execute(
+                "SELECT seq FROM event_projects WHERE project_id = ? AND seq > ? AND seq <= ?"
+                " ORDER BY seq LIMIT ?",
+                (project_id, after_seq, up_to_seq, limit),
+            )
+        )
+    if tenant_feed:
+        found.update(
+            row[0]
+            for row in conn.execute(
+                "SELECT seq FROM events WHERE seq > ? AND seq <= ? AND tenant_level = 1"
+                " ORDER BY seq LIMIT ?",
+                (after_seq, up_to_seq, limit),
+            )
+        )
+    return events_for(conn, sorted(found)[:limit])
+
+
+def prune(conn: sqlite3.Connection, *, keep_events: int, cutoff_ms: int, limit: int) -> list[int]:
+    """Delete (at most `limit` of) the events that are not among the newest `keep_events`
+    and occurred before cutoff_ms, oldest first; returns the seqs deleted."""
+    newest_pruned = current_seq(conn) - keep_events
+    seqs = [
+        row[0]
+        for row in conn.execute(
+            "SELECT seq FROM events WHERE seq <= ? AND occurred_at < ? ORDER BY seq LIMIT ?",
+            (newest_pruned, cutoff_ms, limit),
+        )
+    ]
+    for chunk in _chunks(seqs, 500):
+        marks = ",".join("?" * len(chunk))
+        conn.execute(f"DELETE FROM event_projects WHERE seq IN ({marks})", chunk)
+        conn.execute(f"DELETE FROM events WHERE seq IN ({marks})", chunk)
+    return seqs
 
 
 def events_after(

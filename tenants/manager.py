@@ -78,6 +78,9 @@ class TenantDatabases:
             db.in_use -= 1
             self._evict_idle()
 
+    def open_tenants(self) -> list[str]:
+        return list(self._open)
+
     def open_database(self, tenant_id: str) -> TenantDatabase | None:
         """The tenant's database if it is open now, without a lease: for queueing a write,
         which a closing database still finishes (see TenantDatabase.close)."""

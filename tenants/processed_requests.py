@@ -43,3 +43,14 @@ def record(
         " created_at) VALUES (?, ?, ?, ?, ?, ?)",
         (user_id, request_id, fingerprint, response, seq, now_ms),
     )
+
+
+def prune(conn: sqlite3.Connection, *, cutoff_ms: int, limit: int) -> int:
+    """Forget (at most `limit`) records made before cutoff_ms: a retry older than that runs
+    as a new command. Returns how many were forgotten."""
+    cursor = conn.execute(
+        "DELETE FROM processed_requests WHERE (user_id, request_id) IN ("
+        " SELECT user_id, request_id FROM processed_requests WHERE created_at < ? LIMIT ?)",
+        (cutoff_ms, limit),
+    )
+    return int(cursor.rowcount)

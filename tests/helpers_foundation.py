@@ -9,6 +9,7 @@ import asyncio
 import base64
 import json
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any, cast
 
@@ -19,13 +20,13 @@ from websockets.exceptions import ConnectionClosed, InvalidStatus
 
 from pm.v1 import envelope_pb2 as env
 from pm.v1 import projects_pb2 as projects_msg
-from server.auth import Principal, Role, TokenVerifier
+from pm.v1 import session_pb2
+from server.auth import Principal, Role
 from server.config import Config
 from server.connection import Connection
 from server.hub import InProcessHub
-from server.runner import CommandRunner
 from server.services import Services
-from tenants.manager import TenantDatabases
+from server.transport import FRAMES_EXTENSION
 from tests.wire import TIMEOUT, WsClient
 
 # --- upgrades that must be refused ----------------------------------------------------------
@@ -105,28 +106,62 @@ def client_frame(name: str, command: Message, request_id: str) -> bytes:
 # --- an in-memory WebSocket for Connection unit tests ----------------------------------------
 
 
-class FakeWebSocket:
-    """The part of Starlette's WebSocket that Connection uses.
+class _Gate:
+    """An asyncio.Event-like flag whose setting wakes the frame writer, as a transport's
+    resume_writing does."""
 
-    Frames the server sends land in `sent`; `gate` (set by default) holds every send while
-    cleared, like a peer that stops reading.
+    def __init__(self) -> None:
+        self._open = asyncio.Event()
+        self._open.set()
+        self.callbacks: list[Callable[[], None]] = []
+
+    def is_set(self) -> bool:
+        return self._open.is_set()
+
+    def set(self) -> None:
+        self._open.set()
+        for callback in list(self.callbacks):
+            callback()
+
+    def clear(self) -> None:
+        self._open.clear()
+
+    async def wait(self) -> None:
+        await self._open.wait()
+
+
+class FakeWebSocket:
+    """The part of Starlette's WebSocket that Connection uses, and the transport's frame
+    sink (server/outbox.py: FrameSink).
+
+    Frames the server sends land in `sent` (unframed); `gate` (set by default) makes the
+    socket push back while cleared, like a peer that stops reading.
     """
 
     def __init__(self) -> None:
         self.accepted_subprotocol: str | None = None
         self.sent: asyncio.Queue[bytes] = asyncio.Queue()
         self.incoming: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
-        self.gate = asyncio.Event()
-        self.gate.set()
+        self.gate = _Gate()
         self.closed = asyncio.Event()
         self.close_code: int | None = None
+        self.scope: dict[str, Any] = {"extensions": {FRAMES_EXTENSION: self}}
+        self.welcome = session_pb2.Welcome()  # a test keeps the one it read here
 
     async def accept(self, subprotocol: str | None = None) -> None:
         self.accepted_subprotocol = subprotocol
 
-    async def send_bytes(self, frame: bytes) -> None:
-        await self.gate.wait()
-        await self.sent.put(frame)
+    # --- the frame sink ---------------------------------------------------------------------
+
+    def write(self, data: bytes) -> None:
+        if self.close_code is None:
+            self.sent.put_nowait(_unframe(data))
+
+    def writable(self) -> bool:
+        return self.gate.is_set() and self.close_code is None
+
+    def on_writable(self, callback: Callable[[], None]) -> None:
+        self.gate.callbacks.append(callback)
 
     async def receive(self) -> dict[str, Any]:
         return await self.incoming.get()
@@ -173,14 +208,17 @@ def fake_connection(
 
 
 def build_services(config: Config) -> Services:
-    databases = TenantDatabases(config.data_dir, max_open=config.max_open_tenants)
-    return Services(
-        config=config,
-        databases=databases,
-        hub=InProcessHub(),
-        verifier=TokenVerifier(config),
-        runner=CommandRunner(databases, max_message_bytes=config.max_message_bytes),
-    )
+    return Services.create(config, hub=InProcessHub())
+
+
+def _unframe(data: bytes) -> bytes:
+    """The payload of one unmasked WebSocket frame (server/frames.py)."""
+    size = data[1] & 0x7F
+    if size == 126:
+        return data[4:]
+    if size == 127:
+        return data[10:]
+    return data[2:]
 
 
 def principal(tenant: str = "acme", user: str = "alice", role: Role = Role.MEMBER) -> Principal:

@@ -357,13 +357,15 @@ async def test_given_a_blocked_peer_when_deliveries_exceed_the_queue_then_closed
     try:
         assert_that((await slow_ws.next_message()).WhichOneof("payload"), equal_to("welcome"))
         assert_that((await fine_ws.next_message()).WhichOneof("payload"), equal_to("welcome"))
+        for ws in (slow_ws, fine_ws):
+            ws.feed(client_frame("subscribe", session_pb2.Subscribe(tenant_feed=True), "s"))
+            await ws.response("s")
         slow_ws.gate.clear()
 
         received = []
         async with asyncio.timeout(5):
             for seq in range(1, 11):
-                slow.deliver(_event(seq))
-                fine.deliver(_event(seq))
+                services.hub.publish(_event(seq))
                 received.append(await fine_ws.sent.get())
             await slow_ws.closed.wait()
 
@@ -401,7 +403,7 @@ async def test_given_a_closed_connection_when_it_ends_then_its_subscriptions_are
 
     hub = services.hub
     assert isinstance(hub, InProcessHub)
-    assert_that(hub.index.subscriber_count(), equal_to(0))
+    assert_that((services.streams.open_count, hub.receiver_count()), equal_to((0, 0)))
     assert_that(services.connections, equal_to(set()))
 
 
@@ -438,7 +440,8 @@ async def test_given_a_slow_consumer_when_cut_off_then_deliveries_stop_before_th
                 await asyncio.sleep(0)  # let the writer and the closer run
 
         assert_that(ws.close_code, equal_to(CloseCode.SLOW_CONSUMER))
-        assert_that(hub.index.subscriber_count(), equal_to(0))
+        # Cut off the stream at once, before its close handshake completes.
+        assert_that(services.streams.open_count, equal_to(0))
     finally:
         ws.gate.set()
         async with asyncio.timeout(5):

@@ -88,6 +88,7 @@ async def test_given_a_client_that_never_reads_when_it_asks_for_large_lists_then
                 await slow_conn.closing.wait()
 
             assert_that(slow_conn.close_code, equal_to(CloseCode.SLOW_CONSUMER))
+            assert slow_conn.outbox is not None
             assert_that(slow_conn.outbox.queued_bytes, equal_to(0))
             page = await alice.ok(
                 "list_work_items", msg.ListWorkItems(project_id=project_id, page_size=1)
@@ -225,7 +226,10 @@ async def test_given_more_events_than_the_replay_limit_when_resuming_then_resync
                 await create_item(alice, project_id, TASK, f"T{n}")
 
             refused = await alice.error(
-                "subscribe", session_pb2.Subscribe(project_ids=[project_id], since_seq=0)
+                "subscribe",
+                session_pb2.Subscribe(
+                    project_ids=[project_id], since_seq=0, epoch=alice.welcome.epoch
+                ),
             )
             allowed = await alice.subscribe(project_id, since_seq=1)
 
@@ -248,7 +252,10 @@ async def test_given_more_bytes_than_the_replay_limit_when_resuming_then_resync_
                 await create_item(alice, project_id, TASK, f"T{n}", description=BIG)
 
             refused = await alice.error(
-                "subscribe", session_pb2.Subscribe(project_ids=[project_id], since_seq=0)
+                "subscribe",
+                session_pb2.Subscribe(
+                    project_ids=[project_id], since_seq=0, epoch=alice.welcome.epoch
+                ),
             )
 
             assert_that(refused.code, equal_to(env.ERROR_CODE_RESYNC_REQUIRED))

@@ -57,7 +57,10 @@ async def test_given_a_version_1_tenant_file_when_opened_then_migrated_and_its_r
     assert project is not None
     assert_that(project.key, equal_to("OLD"))
     assert_that(project.name, equal_to("Old project"))
-    assert_that(indexes, has_item("activity_request"))
+    # Each later migration's work is there: 0004's index, 0006's rebuilt activity log
+    # without the indexes that served no query.
+    assert_that(indexes, has_item("event_projects_seq"))
+    assert_that("activity_request" in indexes, equal_to(False))
     assert_that(sorted(applied), equal_to(list(range(1, latest + 1))))
 
 
@@ -91,3 +94,41 @@ def test_given_the_migration_files_when_loaded_then_numbered_from_1_without_gaps
     versions = [m.version for m in load_migrations()]
 
     assert_that(versions, equal_to(list(range(1, len(versions) + 1))))
+
+
+def test_given_events_with_activity_when_migrated_to_retention_then_rows_kept_and_events_prunable(
+    tmp_path: Path,
+) -> None:
+    conn = sqlite3.connect(tmp_path / "t.sqlite3", isolation_level=None)
+    conn.execute("PRAGMA foreign_keys = ON")
+    migrations = load_migrations()
+    before_retention = tuple(m for m in migrations if m.version < 6)
+    migrate(conn, before_retention)
+    conn.execute(
+        "INSERT INTO events(occurred_at, actor_id, request_id, tenant_level, payload)"
+        " VALUES (1, 'u', 'r1', 0, x'00')"
+    )
+    conn.execute("INSERT INTO event_projects(project_id, seq) VALUES ('p', 1)")
+    conn.execute(
+        "INSERT INTO activity_log(entity_type, entity_id, project_id, action, actor_id,"
+        " occurred_at, request_id, seq) VALUES ('project', 'p', 'p', 'created', 'u', 1, 'r1', 1)"
+    )
+    conn.execute(
+        "INSERT INTO processed_requests(user_id, request_id, fingerprint, response, seq,"
+        " created_at) VALUES ('u', 'r1', x'01', x'02', 1, 1)"
+    )
+
+    migrate(conn, migrations)
+    conn.execute("DELETE FROM event_projects WHERE seq = 1")
+    conn.execute("DELETE FROM events WHERE seq = 1")
+
+    activity = conn.execute("SELECT entity_id, seq FROM activity_log").fetchall()
+    requests = conn.execute("SELECT request_id, seq FROM processed_requests").fetchall()
+    next_seq = conn.execute(
+        "INSERT INTO events(occurred_at, actor_id, request_id, tenant_level, payload)"
+        " VALUES (2, 'u', 'r2', 0, x'00') RETURNING seq"
+    ).fetchone()
+    conn.close()
+    assert_that(activity, equal_to([("p", 1)]))
+    assert_that(requests, equal_to([("r1", 1)]))
+    assert_that(next_seq[0], equal_to(2))  # a pruned seq is never given again

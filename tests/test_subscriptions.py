@@ -77,7 +77,8 @@ async def test_given_a_since_seq_above_current_when_subscribing_then_invalid_arg
     project = (await create_project(alice, "AB")).project
 
     error = await alice.error(
-        "subscribe", session_pb2.Subscribe(project_ids=[project.id], since_seq=2)
+        "subscribe",
+        session_pb2.Subscribe(project_ids=[project.id], since_seq=2, epoch=alice.welcome.epoch),
     )
 
     assert_that(error.code, equal_to(env.ERROR_CODE_INVALID_ARGUMENT))
@@ -137,7 +138,8 @@ async def test_given_events_after_since_seq_when_subscribing_then_response_repla
     k = 3
 
     request_id = await bob.send(
-        "subscribe", session_pb2.Subscribe(project_ids=[project.id], since_seq=k)
+        "subscribe",
+        session_pb2.Subscribe(project_ids=[project.id], since_seq=k, epoch=bob.welcome.epoch),
     )
     first = await bob.receive()
     replayed = await bob.events_until_quiet()
@@ -199,7 +201,9 @@ async def test_given_seq_1_pruned_when_subscribing_with_since_seq_0_then_resync_
         conn.execute("DELETE FROM events WHERE seq = 1")
         conn.commit()
 
-    error = await alice.error("subscribe", session_pb2.Subscribe(tenant_feed=True, since_seq=0))
+    error = await alice.error(
+        "subscribe", session_pb2.Subscribe(tenant_feed=True, since_seq=0, epoch=alice.welcome.epoch)
+    )
 
     assert_that(error.code, equal_to(env.ERROR_CODE_RESYNC_REQUIRED))
 
@@ -315,6 +319,10 @@ class _HookedDatabase:
     async def write(self, fn: Callable[..., Any]) -> Any:
         return await self._db.write(fn)
 
+    @property
+    def meta(self) -> Any:
+        return self._db.meta
+
 
 class _HookedDatabases:
     """TenantDatabases whose next read first runs the queued hooks: events committed
@@ -351,7 +359,7 @@ async def _served(
     conn = fake_connection(ws, hooked_services, principal(user="x"))
     serving = asyncio.create_task(conn.serve())
     try:
-        await ws.next_message()  # Welcome
+        ws.welcome = (await ws.next_message()).welcome
         yield services, hooked, ws
     finally:
         ws.disconnect()
@@ -400,7 +408,9 @@ async def test_given_an_earlier_subscription_when_its_event_lands_during_a_repla
         ws.feed(
             client_frame(
                 "subscribe",
-                session_pb2.Subscribe(project_ids=[b.project.id], since_seq=2),
+                session_pb2.Subscribe(
+                    project_ids=[b.project.id], since_seq=2, epoch=ws.welcome.epoch
+                ),
                 "s2",
             )
         )
@@ -408,7 +418,9 @@ async def test_given_an_earlier_subscription_when_its_event_lands_during_a_repla
         received = await ws.until_pong("barrier")
 
     assert_that(_outline(received), contains_exactly("response", "event 3", "event 4"))
-    assert_that(received[0].response.subscribe.replay_to_seq, equal_to(4))
+    # The tenant's stream had released up to seq 2: the replay (of b, after 2) held nothing,
+    # and 3 (a's, live) and 4 (b's) came right after the Response, as live events, once each.
+    assert_that(received[0].response.subscribe.replay_to_seq, equal_to(2))
 
 
 async def test_given_a_refused_subscribe_when_an_event_lands_during_its_read_then_not_sent(

@@ -106,12 +106,22 @@ class WsClient:
                 events.append(message.event)
 
     async def subscribe(
-        self, *project_ids: str, tenant_feed: bool = False, since_seq: int | None = None
+        self,
+        *project_ids: str,
+        tenant_feed: bool = False,
+        since_seq: int | None = None,
+        epoch: str | None = None,
     ) -> Any:
+        """Subscribe; with since_seq, in the epoch the Welcome gave unless one is given."""
         return await self.ok(
             "subscribe",
             session_pb2.Subscribe(
-                project_ids=list(project_ids), tenant_feed=tenant_feed, since_seq=since_seq
+                project_ids=list(project_ids),
+                tenant_feed=tenant_feed,
+                since_seq=since_seq,
+                epoch=(epoch if epoch is not None else self.welcome.epoch)
+                if since_seq is not None
+                else "",
             ),
         )
 

@@ -27,8 +27,11 @@ async def watch(client: Client, args: argparse.Namespace) -> Message | None:
     """Subscribe and print every event as one JSON line until interrupted."""
     command = session_pb2.Subscribe(project_ids=args.project or [], tenant_feed=args.tenant_feed)
     if args.since is not None:
-        # Present, 0 included, means replay; absent means live events only.
+        # Present, 0 included, means replay; absent means live events only. The seq belongs
+        # to an epoch: the one given, or this connection's (its Welcome's).
         command.since_seq = args.since
+        welcome = client.welcome.welcome if client.welcome is not None else None
+        command.epoch = args.epoch or (welcome.epoch if welcome is not None else "")
     subscribed = await client.result("subscribe", command)
     assert isinstance(subscribed, session_pb2.SubscribeResult)
     # On stderr, so stdout stays one JSON line per event; a caller can wait for this line.
@@ -37,7 +40,7 @@ async def watch(client: Client, args: argparse.Namespace) -> Message | None:
         status += f", replaying seq {args.since + 1} to {subscribed.replay_to_seq}"
     elif args.since is not None:
         status += ", nothing to replay"
-    print(status + ")", file=sys.stderr, flush=True)
+    print(f"{status}, epoch {subscribed.epoch})", file=sys.stderr, flush=True)
     async for event in client.stream():
         print(render(event, True), flush=True)
         if args.count and args.count > 0:
@@ -59,6 +62,11 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
         default=None,
         metavar="SEQ",
         help="first replay the stored events after SEQ (0: from the first); default: live only",
+    )
+    p.add_argument(
+        "--epoch",
+        default="",
+        help="the epoch SEQ belongs to (default: the tenant's current one, from Welcome)",
     )
     p.add_argument("--count", type=int, default=0, help="stop after this many events")
     p.set_defaults(run=watch)

@@ -1,0 +1,12 @@
+"""The session's own commands: the connection runs them (server/connection.py), the table
+holds their roles. Any role may subscribe and unsubscribe."""
+
+from __future__ import annotations
+
+from server.auth import Role
+from server.commands import session_command
+
+session_command(
+    "subscribe", Role.VIEWER, "Adds projects or the tenant feed, replaying from since_seq."
+)
+session_command("unsubscribe", Role.VIEWER, "Removes projects or the tenant feed.")

@@ -1,0 +1,217 @@
+"""One ordered stream per tenant per process, between the hub and the connections.
+
+A connection sees only its own scopes, so it cannot tell a missing seq from another
+project's. The tenant's stream sees every event of the tenant: it releases them in seq
+order, drops what it already released (a broker's duplicate or late copy), holds back
+events that arrive after a gap, and fills a gap still open after `gap_fill_ms` from the
+tenant's log (the log, not the broker, is the truth). With the in-process hub events arrive
+in commit order and it never waits.
+
+Each released event goes to the listeners of the scopes it touches (a project, or the
+tenant feed for project-level events), each listener once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable, Iterable
+
+from server.hub import Hub, PublishedEvent
+from server.session import TENANT_FEED
+
+log = logging.getLogger(__name__)
+
+Listener = Callable[[PublishedEvent], None]
+# Reads the tenant's stored events in (after, up_to], all projects, as published events.
+Fill = Callable[[str, int, int], Awaitable[list[PublishedEvent]]]
+# The tenant's current seq, read from its log.
+Position = Callable[[str], Awaitable[int]]
+
+
+class TenantStream:
+    def __init__(self, tenant_id: str, fill: Fill, gap_fill_s: float) -> None:
+        self.tenant_id = tenant_id
+        # The seq of the last event released (everything up to it has been).
+        self.position = 0
+        self._fill = fill
+        self._gap_fill_s = gap_fill_s
+        self._started = False
+        self._pending: dict[int, PublishedEvent] = {}
+        self._gap_timer: asyncio.TimerHandle | None = None
+        self._filling: asyncio.Task[None] | None = None
+        self._by_scope: dict[str, set[Listener]] = {}
+
+    # --- listeners --------------------------------------------------------------------------
+
+    def listen(self, listener: Listener, scopes: Iterable[str]) -> None:
+        for scope in scopes:
+            self._by_scope.setdefault(scope, set()).add(listener)
+
+    def forget(self, listener: Listener, scopes: Iterable[str]) -> None:
+        for scope in scopes:
+            members = self._by_scope.get(scope)
+            if members is not None:
+                members.discard(listener)
+                if not members:
+                    del self._by_scope[scope]
+
+    @property
+    def idle(self) -> bool:
+        return not self._by_scope
+
+    def listener_count(self) -> int:
+        return len({id(m) for members in self._by_scope.values() for m in members})
+
+    # --- events -----------------------------------------------------------------------------
+
+    def start(self, position: int) -> None:
+        """Begin releasing: everything up to `position` is history, not live."""
+        self.position = max(self.position, position)
+        self._started = True
+        self._release_pending()
+
+    def receive(self, event: PublishedEvent) -> None:
+        """An event from the hub: released now, held until its gap closes, or dropped."""
+        if event.seq <= self.position or event.seq in self._pending:
+            return
+        if self._started and event.seq == self.position + 1:
+            self._release(event)
+            if self._pending:
+                self._release_pending()
+            return
+        self._pending[event.seq] = event
+        if self._started:
+            self._arm_gap_timer()
+
+    def _release(self, event: PublishedEvent) -> None:
+        self.position = event.seq
+        receivers: set[Listener] = set()
+        for project_id in event.project_ids:
+            members = self._by_scope.get(project_id)
+            if members:
+                receivers |= members
+        if event.tenant_level:
+            feed = self._by_scope.get(TENANT_FEED)
+            if feed:
+                receivers |= feed
+        for receiver in receivers:
+            try:
+                receiver(event)
+            except Exception:
+                log.exception("tenant %s: a listener failed on seq %d", self.tenant_id, event.seq)
+
+    def _release_pending(self) -> None:
+        pending = self._pending
+        for seq in [s for s in pending if s <= self.position]:
+            del pending[seq]
+        while self.position + 1 in pending:
+            self._release(pending.pop(self.position + 1))
+        if pending:
+            self._arm_gap_timer()
+        elif self._gap_timer is not None:
+            self._gap_timer.cancel()
+            self._gap_timer = None
+
+    def _arm_gap_timer(self) -> None:
+        if self._gap_timer is None and self._filling is None:
+            loop = asyncio.get_running_loop()
+            self._gap_timer = loop.call_later(self._gap_fill_s, self._start_fill)
+
+    def _start_fill(self) -> None:
+        self._gap_timer = None
+        if not self._pending or self._filling is not None:
+            return
+        self._filling = asyncio.ensure_future(self._fill_gap(max(self._pending)))
+
+    async def _fill_gap(self, up_to: int) -> None:
+        """Read what the gap holds from the log; a seq the log does not have either never
+        committed here, or was pruned: skip it."""
+        try:
+            stored = await self._fill(self.tenant_id, self.position, up_to)
+        except Exception:
+            log.exception(
+                "tenant %s: filling a gap after seq %d failed", self.tenant_id, self.position
+            )
+            stored = []
+        finally:
+            self._filling = None
+        for event in stored:
+            self._pending.setdefault(event.seq, event)
+        for seq in sorted(s for s in self._pending if s <= up_to):
+            event = self._pending.pop(seq)
+            if seq > self.position:
+                self._release(event)
+        self._release_pending()
+
+    def close(self) -> None:
+        if self._gap_timer is not None:
+            self._gap_timer.cancel()
+            self._gap_timer = None
+        if self._filling is not None:
+            self._filling.cancel()
+        self._by_scope.clear()
+
+
+class TenantStreams:
+    """The process's streams, one per tenant with listeners, joined to the hub."""
+
+    def __init__(self, hub: Hub, position: Position, fill: Fill, gap_fill_s: float) -> None:
+        self._hub = hub
+        self._position = position
+        self._fill = fill
+        self._gap_fill_s = gap_fill_s
+        self._streams: dict[str, TenantStream] = {}
+        self._opening: dict[str, asyncio.Future[TenantStream]] = {}
+        self._closing: set[asyncio.Task[None]] = set()
+
+    def get(self, tenant_id: str) -> TenantStream | None:
+        return self._streams.get(tenant_id)
+
+    async def open(self, tenant_id: str) -> TenantStream:
+        """The tenant's stream, joined to the hub and positioned at the tenant's current
+        seq; concurrent first callers share one opening."""
+        stream = self._streams.get(tenant_id)
+        if stream is not None:
+            return stream
+        opening = self._opening.get(tenant_id)
+        if opening is None:
+            opening = asyncio.ensure_future(self._open_new(tenant_id))
+            self._opening[tenant_id] = opening
+        return await asyncio.shield(opening)
+
+    async def _open_new(self, tenant_id: str) -> TenantStream:
+        stream = TenantStream(tenant_id, self._fill, self._gap_fill_s)
+        try:
+            # Live first, then read where the log is: nothing falls between the two.
+            await self._hub.subscribe(tenant_id, stream.receive)
+            try:
+                stream.start(await self._position(tenant_id))
+            except BaseException:
+                await self._hub.unsubscribe(tenant_id, stream.receive)
+                raise
+        finally:
+            del self._opening[tenant_id]
+        self._streams[tenant_id] = stream
+        return stream
+
+    def release_if_idle(self, tenant_id: str) -> None:
+        """Leave the hub once no connection of this process listens to the tenant."""
+        stream = self._streams.get(tenant_id)
+        if stream is None or not stream.idle:
+            return
+        del self._streams[tenant_id]
+        stream.close()
+        task = asyncio.ensure_future(self._hub.unsubscribe(tenant_id, stream.receive))
+        self._closing.add(task)
+        task.add_done_callback(self._closing.discard)
+
+    @property
+    def open_count(self) -> int:
+        return len(self._streams)
+
+    async def close(self) -> None:
+        for stream in self._streams.values():
+            stream.close()
+        self._streams.clear()
+        await asyncio.gather(*self._closing, return_exceptions=True)
