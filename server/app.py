@@ -24,6 +24,7 @@ import server.handlers  # noqa: F401  (registers the commands)
 from server.auth import extract_credentials
 from server.config import Config
 from server.connection import Connection
+from server.hub import Hub
 from server.logs import RefusalLog, log_accept_failures
 from server.services import Services
 from server.transport import stats_of
@@ -90,12 +91,13 @@ def _refusals(conn: HTTPConnection) -> RefusalLog:
     return stats.refusals if stats is not None else _FALLBACK_REFUSALS
 
 
-def create_app(config: Config) -> Starlette:
+def create_app(config: Config, *, hub: Hub | None = None) -> Starlette:
+    """The application; `hub` replaces the one PM_BROKER_URL picks (a test's twin)."""
     config.check_for_production()
 
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
-        services = Services.create(config)
+        services = Services.create(config, hub=hub)
         services.retention.start()
         app.state.services = services
         stats = stats_of(app.state)

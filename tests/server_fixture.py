@@ -12,6 +12,7 @@ import uvicorn
 
 from server.app import create_app
 from server.config import Config
+from server.hub import Hub
 from server.serve import uvicorn_config
 from server.tokens import mint_token
 
@@ -102,12 +103,12 @@ class _TestServer(uvicorn.Server):
 
 
 @asynccontextmanager
-async def run_server(config: Config) -> AsyncIterator[RunningServer]:
+async def run_server(config: Config, *, hub: Hub | None = None) -> AsyncIterator[RunningServer]:
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     sock.bind(("127.0.0.1", 0))
     port = sock.getsockname()[1]
-    uv_config = uvicorn_config(create_app(config), config, log_level="warning")
+    uv_config = uvicorn_config(create_app(config, hub=hub), config, log_level="warning")
     uv_server = _TestServer(uv_config)
     task = asyncio.create_task(uv_server.serve(sockets=[sock]))
     try:
