@@ -20,7 +20,6 @@ from starlette.routing import Route, WebSocketRoute
 from starlette.websockets import WebSocket
 
 import server
-import server.handlers  # noqa: F401  (registers the commands)
 from server.auth import extract_credentials
 from server.config import Config
 from server.connection import Connection

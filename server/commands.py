@@ -101,39 +101,59 @@ class CommandSpec:
     doc: str = field(default="", compare=False)
 
 
-REGISTRY: dict[str, CommandSpec] = {}
+class Commands:
+    """One handler module's commands, declared with its decorators; the app gathers every
+    module's into one CommandTable (server/handlers/__init__.py), as Starlette takes
+    routes=[...]: nothing registers itself by being imported."""
+
+    def __init__(self) -> None:
+        self.specs: list[CommandSpec] = []
+
+    def query(
+        self, name: str, role: Role = Role.VIEWER
+    ) -> Callable[[Callable[[ReadContext, C], Message]], Callable[[ReadContext, C], Message]]:
+        def declare(fn: Callable[[ReadContext, C], Message]) -> Callable[[ReadContext, C], Message]:
+            self.specs.append(CommandSpec(name, role, query=fn, doc=fn.__doc__ or ""))
+            return fn
+
+        return declare
+
+    def mutation(
+        self, name: str, role: Role = Role.MEMBER
+    ) -> Callable[[Callable[[WriteContext, C], Change]], Callable[[WriteContext, C], Change]]:
+        def declare(fn: Callable[[WriteContext, C], Change]) -> Callable[[WriteContext, C], Change]:
+            self.specs.append(CommandSpec(name, role, mutation=fn, doc=fn.__doc__ or ""))
+            return fn
+
+        return declare
+
+    def session(self, name: str, role: Role = Role.VIEWER, doc: str = "") -> None:
+        """A command the connection itself runs (Subscribe, Unsubscribe): the table holds
+        its role, checked like any other's."""
+        self.specs.append(CommandSpec(name, role, doc=doc))
 
 
-def _register(spec: CommandSpec) -> None:
-    if spec.name in REGISTRY:
-        raise RuntimeError(f"command {spec.name} registered twice")
-    REGISTRY[spec.name] = spec
+class CommandTable:
+    """Every command the server runs, by name."""
 
+    def __init__(self, specs: Iterable[CommandSpec]) -> None:
+        self._specs: dict[str, CommandSpec] = {}
+        for spec in specs:
+            if spec.name in self._specs:
+                raise RuntimeError(f"command {spec.name} declared twice")
+            self._specs[spec.name] = spec
 
-def query(
-    name: str, role: Role = Role.VIEWER
-) -> Callable[[Callable[[ReadContext, C], Message]], Callable[[ReadContext, C], Message]]:  # noqa: E501
-    def register(fn: Callable[[ReadContext, C], Message]) -> Callable[[ReadContext, C], Message]:
-        _register(CommandSpec(name, role, query=fn, doc=fn.__doc__ or ""))
-        return fn
+    def get(self, name: str) -> CommandSpec | None:
+        return self._specs.get(name)
 
-    return register
+    def __getitem__(self, name: str) -> CommandSpec:
+        return self._specs[name]
 
+    def __contains__(self, name: object) -> bool:
+        return name in self._specs
 
-def session_command(name: str, role: Role = Role.VIEWER, doc: str = "") -> None:
-    """A command the connection itself runs (Subscribe, Unsubscribe): the table holds its
-    role, checked like any other's."""
-    _register(CommandSpec(name, role, doc=doc))
-
-
-def mutation(
-    name: str, role: Role = Role.MEMBER
-) -> Callable[[Callable[[WriteContext, C], Change]], Callable[[WriteContext, C], Change]]:  # noqa: E501
-    def register(fn: Callable[[WriteContext, C], Change]) -> Callable[[WriteContext, C], Change]:
-        _register(CommandSpec(name, role, mutation=fn, doc=fn.__doc__ or ""))
-        return fn
-
-    return register
+    def names(self) -> set[str]:
+        return set(self._specs)
 
 
 def now_ms() -> int:

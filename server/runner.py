@@ -19,9 +19,9 @@ from pm.v1 import envelope_pb2 as env
 from server import protocol
 from server.auth import Principal, Role
 from server.commands import (
-    REGISTRY,
     Change,
     CommandSpec,
+    CommandTable,
     FollowUp,
     ReadContext,
     Unchanged,
@@ -65,22 +65,25 @@ class _Applied:
 
 class CommandRunner:
     def __init__(
-        self, databases: TenantDatabases, *, max_message_bytes: int = DEFAULT_MESSAGE_BYTES
+        self,
+        databases: TenantDatabases,
+        table: CommandTable,
+        *,
+        max_message_bytes: int = DEFAULT_MESSAGE_BYTES,
     ) -> None:
         self._databases = databases
+        self.table = table
         self._max_message_bytes = max_message_bytes
 
-    @staticmethod
-    def role_of(name: str) -> Role:
-        spec = REGISTRY.get(name)
+    def role_of(self, name: str) -> Role:
+        spec = self.table.get(name)
         if spec is None:
             raise InvalidArgument(f"command {name} is not supported by this server")
         return spec.role
 
-    @staticmethod
-    def is_mutation(name: str) -> bool:
+    def is_mutation(self, name: str) -> bool:
         """Whether the command writes (unknown commands do not: they are refused)."""
-        spec = REGISTRY.get(name)
+        spec = self.table.get(name)
         return spec is not None and spec.mutation is not None
 
     def _paging(self, db: TenantDatabase) -> Paging:
@@ -105,7 +108,7 @@ class CommandRunner:
         """Queue a mutation; `done` gets its Outcome once it has committed or failed, in the
         tenant's commit order. While the tenant's database is open this takes no task or
         future: the write's completion calls `done` itself."""
-        spec = REGISTRY.get(name)
+        spec = self.table.get(name)
         db = self._databases.open_database(principal.tenant_id)
         if spec is None or spec.mutation is None or db is None or db.closed:
             self._run_later(principal, request_id, name, command, done)
@@ -183,7 +186,7 @@ class CommandRunner:
     async def _run(
         self, principal: Principal, request_id: str, name: str, command: Message
     ) -> Outcome:
-        spec = REGISTRY.get(name)
+        spec = self.table.get(name)
         if spec is None:
             raise InvalidArgument(f"command {name} is not supported by this server")
         principal.require(spec.role)

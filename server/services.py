@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING
 from server import protocol
 from server.auth import TokenVerifier
 from server.config import Config
+from server.handlers import command_table
 from server.heartbeats import Heartbeats
 from server.hub import Hub, PublishedEvent, create_hub
 from server.retention import RetentionTask
@@ -74,7 +75,9 @@ class Services:
             databases=databases,
             hub=hub,
             verifier=TokenVerifier(config),
-            runner=CommandRunner(databases, max_message_bytes=config.max_message_bytes),
+            runner=CommandRunner(
+                databases, command_table(), max_message_bytes=config.max_message_bytes
+            ),
             streams=TenantStreams(hub, position, fill, config.gap_fill_ms / 1000),
             heartbeats=Heartbeats(
                 config.heartbeat_interval_ms / 1000, config.heartbeat_timeout_ms / 1000

@@ -27,6 +27,7 @@ from pm.v1 import session_pb2
 from server.auth import Principal
 from server.config import MIN_MESSAGE_BYTES
 from server.connection import Connection
+from server.handlers import command_table
 from server.hub import InProcessHub, PublishedEvent
 from server.protocol import CloseCode
 from server.runner import CommandRunner, Outcome
@@ -453,7 +454,7 @@ class _BlockingRunner(CommandRunner):
     """Holds every command until `release` is set, like a long-running write."""
 
     def __init__(self, databases: TenantDatabases) -> None:
-        super().__init__(databases)
+        super().__init__(databases, command_table())
         self.entered = asyncio.Event()
         self.release = asyncio.Event()
         self.held: list[asyncio.Future[None]] = []

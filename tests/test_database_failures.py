@@ -14,6 +14,7 @@ from hamcrest import assert_that, equal_to, instance_of
 
 from pm.v1 import envelope_pb2 as env
 from pm.v1 import projects_pb2 as msg
+from server.handlers import command_table
 from server.runner import CommandRunner
 from tenants.database import TenantDatabase
 from tenants.manager import TenantDatabases
@@ -105,7 +106,7 @@ async def test_given_a_failing_rollback_when_a_command_commits_then_internal_and
     tmp_path: Path, failures: list[str]
 ) -> None:
     databases = TenantDatabases(tmp_path, connection_factory=FailingConnection)
-    runner = CommandRunner(databases)
+    runner = CommandRunner(databases, command_table())
     alice = principal()
     try:
         await runner.run(alice, "warm-up", "list_projects", msg.ListProjects())

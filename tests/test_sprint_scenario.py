@@ -8,7 +8,6 @@ from typing import Any
 
 from hamcrest import assert_that, contains_exactly, equal_to
 
-import server.handlers  # noqa: F401  (registers the commands)
 from pm.v1 import comments_pb2, time_entries_pb2, work_items_pb2
 from pm.v1 import entities_pb2 as pb
 from pm.v1 import sprints_pb2 as msg

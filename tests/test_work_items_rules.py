@@ -16,7 +16,6 @@ import pytest
 from google.protobuf.message import Message
 from hamcrest import assert_that, contains_exactly, equal_to, has_length
 
-import server.handlers  # noqa: F401  (registers the commands)
 from pm.v1 import dependencies_pb2 as dep
 from pm.v1 import entities_pb2 as pb
 from pm.v1 import envelope_pb2 as env
@@ -24,7 +23,8 @@ from pm.v1 import projects_pb2 as proj
 from pm.v1 import sprints_pb2 as spr
 from pm.v1 import work_items_pb2 as msg
 from server.auth import Principal, Role
-from server.commands import REGISTRY, Change, WriteContext
+from server.commands import Change, WriteContext
+from server.handlers import command_table
 from server.paging import Paging
 from tenants.changes import ChangeSet
 from tenants.errors import FailedPrecondition, PermissionDenied
@@ -639,6 +639,9 @@ def blocks(from_id: str, to_id: str) -> dep.CreateDependency:
 # a migrated database directly, each command in a savepoint the way the runner runs it.
 
 
+TABLE = command_table()
+
+
 class Tenant:
     def __init__(self, conn: sqlite3.Connection) -> None:
         self.conn = conn
@@ -658,7 +661,7 @@ class Tenant:
         changes = ChangeSet(self.conn, actor_id=user, request_id=f"r{self.requests}", now_ms=now)
         paging = Paging(b"test-key", max_result_bytes=1_000_000)
         ctx = WriteContext(self.conn, principal, now, paging, f"r{self.requests}", changes)
-        spec = REGISTRY[name]
+        spec = TABLE[name]
         assert spec.mutation is not None
         self.conn.execute("SAVEPOINT command")
         try:

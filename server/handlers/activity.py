@@ -8,13 +8,15 @@ from __future__ import annotations
 
 from pm.v1 import activity_pb2 as msg
 from pm.v1 import entities_pb2 as pb
-from server.commands import ReadContext, parse_id, query
+from server.commands import Commands, ReadContext, parse_id
 from server.handlers.projects import load_project
 from server.paging import invalid_token, page_size
 from server.wire.activity import activity_to_proto
 from tenants import activity
 from tenants.activity import ActivityRecord
 from tenants.errors import InvalidArgument, NotFound
+
+commands = Commands()
 
 
 def before_id(ctx: ReadContext, cmd: msg.GetActivity) -> int:
@@ -43,7 +45,7 @@ def entity_history(
     )
 
 
-@query("get_activity")
+@commands.query("get_activity")
 def get_activity(ctx: ReadContext, cmd: msg.GetActivity) -> msg.GetActivityResult:
     """An entity's history (deleted ones too) or a live project's activity, newest first."""
     by_entity = bool(cmd.entity_type or cmd.entity_id)

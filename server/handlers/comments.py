@@ -11,14 +11,13 @@ from pm.v1 import comments_pb2 as msg
 from server.auth import Role
 from server.commands import (
     Change,
+    Commands,
     ReadContext,
     Unchanged,
     WriteContext,
     expect_version,
     fresh_id,
-    mutation,
     parse_id,
-    query,
 )
 from server.field_changes import field_changes, log_changes
 from server.handlers.work_items import load_item
@@ -29,6 +28,8 @@ from tenants import comments, work_items
 from tenants.comments import CommentRecord
 from tenants.errors import FailedPrecondition, NotFound, PermissionDenied
 from tenants.work_items import WorkItemRecord
+
+commands = Commands()
 
 
 def content(value: str) -> str:
@@ -62,7 +63,7 @@ def thread_parent(ctx: ReadContext, item: WorkItemRecord, parent_id: str) -> str
     return parent.parent_comment_id or parent.id
 
 
-@mutation("create_comment")
+@commands.mutation("create_comment")
 def create_comment(ctx: WriteContext, cmd: msg.CreateComment) -> Change:
     """Comments on a work item, or replies in a thread."""
     text = content(cmd.content)
@@ -87,7 +88,7 @@ def create_comment(ctx: WriteContext, cmd: msg.CreateComment) -> Change:
     )
 
 
-@mutation("update_comment")
+@commands.mutation("update_comment")
 def update_comment(ctx: WriteContext, cmd: msg.UpdateComment) -> Change:
     """Edits a comment's content; only its author may."""
     text = content(cmd.content)
@@ -112,7 +113,7 @@ def update_comment(ctx: WriteContext, cmd: msg.UpdateComment) -> Change:
     )
 
 
-@mutation("delete_comment")
+@commands.mutation("delete_comment")
 def delete_comment(ctx: WriteContext, cmd: msg.DeleteComment) -> Change:
     """Deletes a comment (its author, or an admin); with replies it stays as a tombstone."""
     comment, item = load_comment(ctx, cmd.comment_id)
@@ -136,7 +137,7 @@ def _list_cursor(ctx: ReadContext, cmd: msg.ListComments) -> tuple[int, int] | N
     return (cursor["c"], cursor["r"]) if cursor else None
 
 
-@query("list_comments")
+@commands.query("list_comments")
 def list_comments(ctx: ReadContext, cmd: msg.ListComments) -> msg.ListCommentsResult:
     """An item's threads, oldest first, each with its replies oldest first; paged by thread."""
     item = load_item(ctx, cmd.work_item_id)

@@ -11,14 +11,13 @@ from __future__ import annotations
 from pm.v1 import dependencies_pb2 as msg
 from server.commands import (
     Change,
+    Commands,
     ReadContext,
     WriteContext,
     expect_version,
     fresh_id,
     load,
-    mutation,
     parse_id,
-    query,
 )
 from server.handlers.work_items import load_item
 from server.paging import page_size
@@ -26,6 +25,8 @@ from server.wire.dependencies import dependency_to_proto, dependency_type_name
 from tenants import dependencies, work_items
 from tenants.dependencies import BLOCKS, DependencyRecord
 from tenants.errors import AlreadyExists, FailedPrecondition, InvalidArgument
+
+commands = Commands()
 
 # Longer cycles are named by their first and last keys, so the message stays readable.
 MAX_CYCLE_KEYS = 50
@@ -68,7 +69,7 @@ def refuse_existing_pair(ctx: ReadContext, from_item_id: str, to_item_id: str) -
         )
 
 
-@mutation("create_dependency")
+@commands.mutation("create_dependency")
 def create_dependency(ctx: WriteContext, cmd: msg.CreateDependency) -> Change:
     """Adds `from blocks to` or `from relates_to to` between two live items."""
     dependency_type = dependency_type_name(cmd.type)
@@ -109,7 +110,7 @@ def touched_projects(ctx: ReadContext, dependency: DependencyRecord) -> list[str
     return [item.project_id for item in ends if item is not None]
 
 
-@mutation("delete_dependency")
+@commands.mutation("delete_dependency")
 def delete_dependency(ctx: WriteContext, cmd: msg.DeleteDependency) -> Change:
     """Soft-deletes a dependency."""
     dependency = load_dependency(ctx, cmd.dependency_id)
@@ -130,7 +131,7 @@ def delete_dependency(ctx: WriteContext, cmd: msg.DeleteDependency) -> Change:
     )
 
 
-@query("list_dependencies")
+@commands.query("list_dependencies")
 def list_dependencies(ctx: ReadContext, cmd: msg.ListDependencies) -> msg.ListDependenciesResult:
     """What blocks an item, what it blocks, what it relates to, and whether it is blocked;
     paged over the three lists in that order."""

@@ -12,14 +12,13 @@ from pm.v1 import projects_pb2 as msg
 from server.auth import Role
 from server.commands import (
     Change,
+    Commands,
     ReadContext,
     Unchanged,
     WriteContext,
     expect_version,
     fresh_id,
     load,
-    mutation,
-    query,
 )
 from server.field_changes import field_changes, log_changes
 from server.paging import page_size
@@ -28,6 +27,8 @@ from server.wire.projects import lane_to_proto, project_to_proto
 from tenants import projects, swim_lanes
 from tenants.errors import AlreadyExists, InvalidArgument
 from tenants.projects import ProjectRecord
+
+commands = Commands()
 
 KEY = re.compile(r"[A-Z][A-Z0-9]{1,9}")
 
@@ -41,7 +42,7 @@ def check_version(project: ProjectRecord, expected_version: int) -> None:
     expect_version(project, expected_version, "project", project_to_proto)
 
 
-@mutation("create_project")
+@commands.mutation("create_project")
 def create_project(ctx: WriteContext, cmd: msg.CreateProject) -> Change:
     """Creates a project and its four default lanes."""
     key = cmd.key.strip()
@@ -89,7 +90,7 @@ def create_project(ctx: WriteContext, cmd: msg.CreateProject) -> Change:
     )
 
 
-@mutation("update_project")
+@commands.mutation("update_project")
 def update_project(ctx: WriteContext, cmd: msg.UpdateProject) -> Change:
     """Renames a project or changes its description."""
     project = load_project(ctx, cmd.project_id)
@@ -118,7 +119,7 @@ def update_project(ctx: WriteContext, cmd: msg.UpdateProject) -> Change:
     )
 
 
-@mutation("delete_project", role=Role.ADMIN)
+@commands.mutation("delete_project", role=Role.ADMIN)
 def delete_project(ctx: WriteContext, cmd: msg.DeleteProject) -> Change:
     """Soft-deletes a project and everything in it (admins only)."""
     project = load_project(ctx, cmd.project_id)
@@ -146,7 +147,7 @@ def delete_project(ctx: WriteContext, cmd: msg.DeleteProject) -> Change:
     )
 
 
-@query("get_project")
+@commands.query("get_project")
 def get_project(ctx: ReadContext, cmd: msg.GetProject) -> msg.GetProjectResult:
     """One project with its lanes in order."""
     project = load_project(ctx, cmd.project_id)
@@ -156,7 +157,7 @@ def get_project(ctx: ReadContext, cmd: msg.GetProject) -> msg.GetProjectResult:
     )
 
 
-@query("list_projects")
+@commands.query("list_projects")
 def list_projects(ctx: ReadContext, cmd: msg.ListProjects) -> msg.ListProjectsResult:
     """Live projects ordered by key, paged."""
     size = page_size(cmd.page_size)

@@ -4,9 +4,8 @@ holds their roles. Any role may subscribe and unsubscribe."""
 from __future__ import annotations
 
 from server.auth import Role
-from server.commands import session_command
+from server.commands import Commands
 
-session_command(
-    "subscribe", Role.VIEWER, "Adds projects or the tenant feed, replaying from since_seq."
-)
-session_command("unsubscribe", Role.VIEWER, "Removes projects or the tenant feed.")
+commands = Commands()
+commands.session("subscribe", Role.VIEWER, "Adds projects or the tenant feed; may replay.")
+commands.session("unsubscribe", Role.VIEWER, "Removes projects or the tenant feed.")

@@ -13,15 +13,14 @@ from collections.abc import Iterable
 from pm.v1 import sprints_pb2 as msg
 from server.commands import (
     Change,
+    Commands,
     ReadContext,
     Unchanged,
     WriteContext,
     expect_version,
     fresh_id,
     load,
-    mutation,
     parse_id,
-    query,
 )
 from server.field_changes import field_changes, log_changes
 from server.handlers.projects import load_project
@@ -34,6 +33,8 @@ from tenants import sprints, work_items
 from tenants.errors import FailedPrecondition, InvalidArgument
 from tenants.sprints import SprintRecord
 from tenants.work_items import WorkItemRecord
+
+commands = Commands()
 
 MAX_ASSIGN = 500
 _STATE_FIELDS = ["state", "started_at_ms", "completed_at_ms"]
@@ -89,7 +90,7 @@ def transition(
     return after
 
 
-@mutation("create_sprint")
+@commands.mutation("create_sprint")
 def create_sprint(ctx: WriteContext, cmd: msg.CreateSprint) -> Change:
     """Plans a sprint in a project."""
     project = load_project(ctx, cmd.project_id)
@@ -134,7 +135,7 @@ def _sprint_updates(sprint: SprintRecord, cmd: msg.UpdateSprint) -> dict[str, ob
     return updates
 
 
-@mutation("update_sprint")
+@commands.mutation("update_sprint")
 def update_sprint(ctx: WriteContext, cmd: msg.UpdateSprint) -> Change:
     """Renames a planned or active sprint, or changes its goal or dates."""
     sprint = load_sprint(ctx, cmd.sprint_id)
@@ -157,7 +158,7 @@ def update_sprint(ctx: WriteContext, cmd: msg.UpdateSprint) -> Change:
     )
 
 
-@mutation("start_sprint")
+@commands.mutation("start_sprint")
 def start_sprint(ctx: WriteContext, cmd: msg.StartSprint) -> Change:
     """planned -> active, while no other sprint of the project is active."""
     sprint = load_sprint(ctx, cmd.sprint_id)
@@ -192,7 +193,7 @@ def carry_over_target(ctx: ReadContext, sprint: SprintRecord, carry_over_id: str
     return target.id
 
 
-@mutation("complete_sprint")
+@commands.mutation("complete_sprint")
 def complete_sprint(ctx: WriteContext, cmd: msg.CompleteSprint) -> Change:
     """active -> completed; unfinished items go to the backlog or the carry-over sprint."""
     sprint = load_sprint(ctx, cmd.sprint_id)
@@ -214,7 +215,7 @@ def complete_sprint(ctx: WriteContext, cmd: msg.CompleteSprint) -> Change:
     )
 
 
-@mutation("cancel_sprint")
+@commands.mutation("cancel_sprint")
 def cancel_sprint(ctx: WriteContext, cmd: msg.CancelSprint) -> Change:
     """planned|active -> cancelled; its unfinished items return to the backlog."""
     sprint = load_sprint(ctx, cmd.sprint_id)
@@ -231,7 +232,7 @@ def cancel_sprint(ctx: WriteContext, cmd: msg.CancelSprint) -> Change:
     )
 
 
-@mutation("delete_sprint")
+@commands.mutation("delete_sprint")
 def delete_sprint(ctx: WriteContext, cmd: msg.DeleteSprint) -> Change:
     """Soft-deletes a sprint in any state; every item in it returns to the backlog."""
     sprint = load_sprint(ctx, cmd.sprint_id)
@@ -256,7 +257,7 @@ def _list_cursor(ctx: ReadContext, cmd: msg.ListSprints) -> tuple[int, str] | No
     return (cursor["s"], cursor["i"]) if cursor else None
 
 
-@query("list_sprints")
+@commands.query("list_sprints")
 def list_sprints(ctx: ReadContext, cmd: msg.ListSprints) -> msg.ListSprintsResult:
     """A project's live sprints by start date, optionally of one state, paged."""
     project = load_project(ctx, cmd.project_id)
@@ -271,7 +272,7 @@ def list_sprints(ctx: ReadContext, cmd: msg.ListSprints) -> msg.ListSprintsResul
     return msg.ListSprintsResult(sprints=page, next_page_token=token)
 
 
-@query("get_sprint_stats")
+@commands.query("get_sprint_stats")
 def get_sprint_stats(ctx: ReadContext, cmd: msg.GetSprintStats) -> msg.GetSprintStatsResult:
     """Items and points in the sprint, total and done (status `done`)."""
     sprint = load_sprint(ctx, cmd.sprint_id)
@@ -315,7 +316,7 @@ def _assignable_items(
     return items
 
 
-@mutation("assign_to_sprint")
+@commands.mutation("assign_to_sprint")
 def assign_to_sprint(ctx: WriteContext, cmd: msg.AssignToSprint) -> Change:
     """Puts stories, tasks and bugs in a sprint, or back in the backlog; all or nothing."""
     target = _assign_target(ctx, cmd.sprint_id)

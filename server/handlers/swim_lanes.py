@@ -15,15 +15,14 @@ from pm.v1 import projects_pb2 as msg
 from server.auth import Role
 from server.commands import (
     Change,
+    Commands,
     ReadContext,
     Unchanged,
     WriteContext,
     expect_version,
     fresh_id,
     load,
-    mutation,
     parse_id,
-    query,
 )
 from server.field_changes import field_changes, log_changes
 from server.handlers.projects import check_version, load_project
@@ -32,6 +31,8 @@ from server.wire.projects import lane_to_proto, project_to_proto
 from tenants import projects, swim_lanes
 from tenants.errors import AlreadyExists, FailedPrecondition, InvalidArgument
 from tenants.swim_lanes import SwimLaneRecord
+
+commands = Commands()
 
 STATUS_VALUE = re.compile(r"[a-z][a-z0-9_]{0,39}")
 MAX_NAME_CHARS = 60
@@ -76,7 +77,7 @@ def insert_position(cmd: msg.CreateSwimLane, lane_count: int) -> int:
     return cmd.position
 
 
-@mutation("create_swim_lane", role=Role.ADMIN)
+@commands.mutation("create_swim_lane", role=Role.ADMIN)
 def create_swim_lane(ctx: WriteContext, cmd: msg.CreateSwimLane) -> Change:
     """Adds a lane to a project, at the given position or at the end."""
     project = load_project(ctx, cmd.project_id)
@@ -112,7 +113,7 @@ def create_swim_lane(ctx: WriteContext, cmd: msg.CreateSwimLane) -> Change:
     )
 
 
-@mutation("update_swim_lane", role=Role.ADMIN)
+@commands.mutation("update_swim_lane", role=Role.ADMIN)
 def update_swim_lane(ctx: WriteContext, cmd: msg.UpdateSwimLane) -> Change:
     """Renames a lane; its status_value never changes."""
     lane = load_lane(ctx, cmd.lane_id)
@@ -149,7 +150,7 @@ def check_new_order(current: list[str], lane_ids: list[str]) -> list[str]:
     return wanted
 
 
-@mutation("reorder_swim_lanes", role=Role.ADMIN)
+@commands.mutation("reorder_swim_lanes", role=Role.ADMIN)
 def reorder_swim_lanes(ctx: WriteContext, cmd: msg.ReorderSwimLanes) -> Change:
     """Puts a project's lanes in a new order; the project's version counts the change."""
     project = load_project(ctx, cmd.project_id)
@@ -181,7 +182,7 @@ def reorder_swim_lanes(ctx: WriteContext, cmd: msg.ReorderSwimLanes) -> Change:
     )
 
 
-@mutation("delete_swim_lane", role=Role.ADMIN)
+@commands.mutation("delete_swim_lane", role=Role.ADMIN)
 def delete_swim_lane(ctx: WriteContext, cmd: msg.DeleteSwimLane) -> Change:
     """Soft-deletes an empty, non-default lane; the others close up to 0..n-1."""
     lane = load_lane(ctx, cmd.lane_id)
@@ -209,7 +210,7 @@ def delete_swim_lane(ctx: WriteContext, cmd: msg.DeleteSwimLane) -> Change:
     )
 
 
-@query("list_swim_lanes")
+@commands.query("list_swim_lanes")
 def list_swim_lanes(ctx: ReadContext, cmd: msg.ListSwimLanes) -> msg.ListSwimLanesResult:
     """A live project's lanes in order."""
     project = load_project(ctx, cmd.project_id)

@@ -13,14 +13,13 @@ from typing import Any
 from pm.v1 import time_entries_pb2 as msg
 from server.commands import (
     Change,
+    Commands,
     ReadContext,
     Unchanged,
     WriteContext,
     expect_version,
     fresh_id,
     load,
-    mutation,
-    query,
 )
 from server.field_changes import field_changes, log_changes
 from server.handlers.work_items import load_item
@@ -30,6 +29,8 @@ from server.wire.time_entries import time_entry_to_proto, time_total_to_proto
 from tenants import time_entries
 from tenants.errors import FailedPrecondition, InvalidArgument, PermissionDenied
 from tenants.time_entries import TimeEntryRecord
+
+commands = Commands()
 
 MAX_ENTRY_MS = 24 * 60 * 60 * 1000
 MAX_USER_ID_CHARS = 128
@@ -96,7 +97,7 @@ def stop_running(ctx: WriteContext, entry: TimeEntryRecord) -> TimeEntryRecord:
     return stopped
 
 
-@mutation("start_timer")
+@commands.mutation("start_timer")
 def start_timer(ctx: WriteContext, cmd: msg.StartTimer) -> Change:
     """Starts the caller's timer on a live item, stopping the running one first."""
     item = load_item(ctx, cmd.work_item_id)
@@ -126,7 +127,7 @@ def start_timer(ctx: WriteContext, cmd: msg.StartTimer) -> Change:
     )
 
 
-@mutation("stop_timer")
+@commands.mutation("stop_timer")
 def stop_timer(ctx: WriteContext, cmd: msg.StopTimer) -> Change:
     """Stops one of the caller's running timers (empty id: the running one)."""
     if cmd.time_entry_id:
@@ -147,7 +148,7 @@ def stop_timer(ctx: WriteContext, cmd: msg.StopTimer) -> Change:
     )
 
 
-@mutation("create_time_entry")
+@commands.mutation("create_time_entry")
 def create_time_entry(ctx: WriteContext, cmd: msg.CreateTimeEntry) -> Change:
     """Records a finished entry for the caller by hand."""
     item = load_item(ctx, cmd.work_item_id)
@@ -209,7 +210,7 @@ def entry_updates(
     return updates
 
 
-@mutation("update_time_entry")
+@commands.mutation("update_time_entry")
 def update_time_entry(ctx: WriteContext, cmd: msg.UpdateTimeEntry) -> Change:
     """Changes the times or the note of one of the caller's entries."""
     entry = load_entry(ctx, cmd.time_entry_id)
@@ -232,7 +233,7 @@ def update_time_entry(ctx: WriteContext, cmd: msg.UpdateTimeEntry) -> Change:
     )
 
 
-@mutation("delete_time_entry")
+@commands.mutation("delete_time_entry")
 def delete_time_entry(ctx: WriteContext, cmd: msg.DeleteTimeEntry) -> Change:
     """Soft-deletes one of the caller's entries (a running one too: no timer runs after)."""
     entry = load_entry(ctx, cmd.time_entry_id)
@@ -260,7 +261,7 @@ def page_cursor(ctx: ReadContext, cmd: msg.ListTimeEntries) -> tuple[int, str] |
     return (cursor["s"], cursor["i"]) if cursor else None
 
 
-@query("list_time_entries")
+@commands.query("list_time_entries")
 def list_time_entries(ctx: ReadContext, cmd: msg.ListTimeEntries) -> msg.ListTimeEntriesResult:
     """An item's and/or a user's live entries, newest start first, paged."""
     if not cmd.work_item_id and not cmd.user_id:
@@ -281,7 +282,7 @@ def list_time_entries(ctx: ReadContext, cmd: msg.ListTimeEntries) -> msg.ListTim
     return msg.ListTimeEntriesResult(time_entries=page, next_page_token=token)
 
 
-@query("get_running_timer")
+@commands.query("get_running_timer")
 def get_running_timer(ctx: ReadContext, cmd: msg.GetRunningTimer) -> msg.GetRunningTimerResult:
     """The caller's running timer; time_entry unset when none runs."""
     running = time_entries.running_for_user(ctx.conn, ctx.user_id)
@@ -290,7 +291,7 @@ def get_running_timer(ctx: ReadContext, cmd: msg.GetRunningTimer) -> msg.GetRunn
     return msg.GetRunningTimerResult(time_entry=time_entry_to_proto(running))
 
 
-@query("get_time_totals")
+@commands.query("get_time_totals")
 def get_time_totals(ctx: ReadContext, cmd: msg.GetTimeTotals) -> msg.GetTimeTotalsResult:
     """Finished live entries summed per user (for an item) or per item (for a user)."""
     if bool(cmd.work_item_id) == bool(cmd.user_id):

@@ -12,15 +12,14 @@ from pm.v1 import work_items_pb2 as msg
 from server.auth import Role
 from server.commands import (
     Change,
+    Commands,
     ReadContext,
     Unchanged,
     WriteContext,
     expect_version,
     fresh_id,
     load,
-    mutation,
     parse_id,
-    query,
 )
 from server.field_changes import field_changes, log_changes
 from server.handlers.projects import load_project
@@ -36,6 +35,8 @@ from tenants.errors import (
     PermissionDenied,
 )
 from tenants.work_items import WorkItemRecord
+
+commands = Commands()
 
 # Which parent types each type accepts (an empty set: no parent at all).
 ALLOWED_PARENTS = {
@@ -108,7 +109,7 @@ def check_assignee(assignee_id: str, field: str = "assignee_id") -> str | None:
     return assignee_id or None
 
 
-@mutation("create_work_item")
+@commands.mutation("create_work_item")
 def create_work_item(ctx: WriteContext, cmd: msg.CreateWorkItem) -> Change:
     """Creates an item at the end of its lane with the project's next number."""
     project_id = parse_id(cmd.project_id, "project_id")
@@ -234,7 +235,7 @@ UPDATE_FIELDS = [
 ]
 
 
-@mutation("update_work_item")
+@commands.mutation("update_work_item")
 def update_work_item(ctx: WriteContext, cmd: msg.UpdateWorkItem) -> Change:
     """Changes title, description, type, priority, assignee, sprint or story points."""
     item = load_item(ctx, cmd.work_item_id)
@@ -319,7 +320,7 @@ def move_rank(ctx: ReadContext, item: WorkItemRecord, status: str, cmd: msg.Move
 MOVE_FIELDS = ["status", "parent_id", "rank"]
 
 
-@mutation("move_work_item")
+@commands.mutation("move_work_item")
 def move_work_item(ctx: WriteContext, cmd: msg.MoveWorkItem) -> Change:
     """Moves an item to a lane position and optionally a new parent: one row, one event."""
     item = load_item(ctx, cmd.work_item_id)
@@ -395,7 +396,7 @@ def source_project(ctx: ReadContext, dependency: work_items.DeletedDependency) -
     return source.project_id
 
 
-@mutation("delete_work_item")
+@commands.mutation("delete_work_item")
 def delete_work_item(ctx: WriteContext, cmd: msg.DeleteWorkItem) -> Change:
     """Soft-deletes the item, its descendants and their dependencies as one batch."""
     item = load_item(ctx, cmd.work_item_id)
@@ -527,7 +528,7 @@ def refuse_restored_cycles(ctx: ReadContext, restored: list[work_items.DeletedDe
             )
 
 
-@mutation("restore_work_item")
+@commands.mutation("restore_work_item")
 def restore_work_item(ctx: WriteContext, cmd: msg.RestoreWorkItem) -> Change:
     """Brings back an item with the descendants and dependencies deleted with it."""
     root = load_deleted_item(ctx, cmd.work_item_id)
@@ -601,7 +602,7 @@ def load_dependency_proto(ctx: ReadContext, dependency_id: str) -> pb.Dependency
     return dependency_to_proto(record)
 
 
-@query("get_work_item")
+@commands.query("get_work_item")
 def get_work_item(ctx: ReadContext, cmd: msg.GetWorkItem) -> msg.GetWorkItemResult:
     """One live work item."""
     return msg.GetWorkItemResult(work_item=work_item_to_proto(load_item(ctx, cmd.work_item_id)))
@@ -622,7 +623,7 @@ def decode_position(ctx: ReadContext, cmd: msg.ListWorkItems) -> work_items.Lane
     return work_items.LanePosition(cursor["l"], cursor["r"], cursor["i"]) if cursor else None
 
 
-@query("list_work_items")
+@commands.query("list_work_items")
 def list_work_items(ctx: ReadContext, cmd: msg.ListWorkItems) -> msg.ListWorkItemsResult:
     """A project's live items in board order (lane order, then rank), filtered, paged."""
     project = load_project(ctx, cmd.project_id)
@@ -644,7 +645,7 @@ def list_work_items(ctx: ReadContext, cmd: msg.ListWorkItems) -> msg.ListWorkIte
     return msg.ListWorkItemsResult(work_items=page, next_page_token=token)
 
 
-@query("get_work_item_tree")
+@commands.query("get_work_item_tree")
 def get_work_item_tree(ctx: ReadContext, cmd: msg.GetWorkItemTree) -> msg.GetWorkItemTreeResult:
     """The item and its live descendants, depth first, each after its parent; paged by the
     path of numbers from the root, so items added between pages do not shift them."""
@@ -660,7 +661,7 @@ def get_work_item_tree(ctx: ReadContext, cmd: msg.GetWorkItemTree) -> msg.GetWor
     return msg.GetWorkItemTreeResult(work_items=page, next_page_token=token)
 
 
-@query("get_ancestors")
+@commands.query("get_ancestors")
 def get_ancestors(ctx: ReadContext, cmd: msg.GetAncestors) -> msg.GetAncestorsResult:
     """The path from the root down to the item's parent."""
     item = load_item(ctx, cmd.work_item_id)
