@@ -12,9 +12,9 @@ from typing import Any
 
 from google.protobuf.message import DecodeError, Message
 
-from pm.v1 import entities_pb2 as pb
 from pm.v1 import envelope_pb2 as env
 from pm.v1 import session_pb2
+from server.wire.kinds import NAME_OF_MESSAGE
 from tenants.errors import ErrorCode, InvalidArgument, PmError
 
 MAX_REQUEST_ID_LENGTH = 128
@@ -83,15 +83,7 @@ def fingerprint(name: str, command: Message) -> bytes:
 _CODES = {code: getattr(env, f"ERROR_CODE_{code.value}") for code in ErrorCode}
 
 # Each entity message and its kind: the Error.current field, and EntityRef.type.
-ENTITY_KINDS: dict[type[Message], str] = {
-    pb.WorkItem: "work_item",
-    pb.Project: "project",
-    pb.SwimLane: "swim_lane",
-    pb.Sprint: "sprint",
-    pb.Comment: "comment",
-    pb.TimeEntry: "time_entry",
-    pb.Dependency: "dependency",
-}
+ENTITY_KINDS = NAME_OF_MESSAGE
 
 
 def error_message(error: PmError) -> env.Error:

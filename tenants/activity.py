@@ -5,7 +5,7 @@ from __future__ import annotations
 import sqlite3
 from dataclasses import dataclass
 
-from tenants import rows
+from tenants import entities, rows
 
 
 @dataclass(frozen=True)
@@ -111,17 +111,8 @@ def deleted_comment_ids(conn: sqlite3.Connection, comment_ids: list[str]) -> set
 
 
 # The table behind each entity type the log names (from code, never from a client).
-ENTITY_TABLES = {
-    "project": "projects",
-    "swim_lane": "swim_lanes",
-    "work_item": "work_items",
-    "sprint": "sprints",
-    "comment": "comments",
-    "time_entry": "time_entries",
-    "dependency": "dependencies",
-}
 
 
 def entity_exists(conn: sqlite3.Connection, entity_type: str, entity_id: str) -> bool:
     """Whether the entity ever existed in this tenant; deleted ones keep their history."""
-    return rows.id_exists(conn, ENTITY_TABLES[entity_type], entity_id)
+    return rows.id_exists(conn, entities.BY_NAME[entity_type].table, entity_id)

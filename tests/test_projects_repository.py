@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 from hamcrest import assert_that, contains_exactly, empty, equal_to, none
 
-from tenants import projects, rows, swim_lanes
+from tenants import cascade, projects, rows, swim_lanes
 from tenants.projects import ProjectRecord
 from tests.tenant_state import memory_tenant
 
@@ -116,7 +116,7 @@ def test_given_a_used_key_when_inserting_again_then_the_index_refuses_even_after
     conn: sqlite3.Connection,
 ) -> None:
     old = add_project(conn)
-    projects.soft_delete_cascade(conn, old.id, actor_id="alice", now_ms=2, batch="b")
+    cascade.soft_delete_project(conn, old.id, actor_id="alice", now_ms=2, batch="b")
 
     with pytest.raises(sqlite3.IntegrityError, match=r"UNIQUE constraint failed: projects\.key"):
         add_project(conn)
@@ -129,7 +129,7 @@ def test_given_projects_when_listing_live_then_ordered_by_key_after_the_cursor(
     for key in ("CC", "AA", "DD", "BB"):
         add_project(conn, key)
     gone = add_project(conn, "AB")
-    projects.soft_delete_cascade(conn, gone.id, actor_id="alice", now_ms=2, batch="b")
+    cascade.soft_delete_project(conn, gone.id, actor_id="alice", now_ms=2, batch="b")
 
     first = projects.list_live(conn, after_key="", limit=2)
     rest = projects.list_live(conn, after_key=first[-1].key, limit=10)
@@ -144,7 +144,7 @@ def test_given_a_deleted_project_when_read_then_hidden_unless_asked_for(
     live = add_project(conn, "AA")
     gone = add_project(conn, "BB")
 
-    projects.soft_delete_cascade(conn, gone.id, actor_id="bob", now_ms=5, batch="b")
+    cascade.soft_delete_project(conn, gone.id, actor_id="bob", now_ms=5, batch="b")
 
     assert_that(projects.get(conn, gone.id), none())
     deleted = projects.get(conn, gone.id, include_deleted=True)
@@ -192,7 +192,7 @@ def test_given_a_full_project_when_cascade_deleted_then_each_live_entity_is_repo
     inner = add_row(conn, "dependencies", from_item_id=item, to_item_id=sibling, type="blocks")
     cross = add_row(conn, "dependencies", from_item_id=foreign, to_item_id=item, type="blocks")
 
-    result = projects.soft_delete_cascade(conn, project.id, actor_id="bob", now_ms=7, batch="b1")
+    result = cascade.soft_delete_project(conn, project.id, actor_id="bob", now_ms=7, batch="b1")
 
     assert_that(
         result.deleted,
@@ -225,7 +225,7 @@ def test_given_an_empty_project_when_cascade_deleted_then_only_the_project_is_re
 ) -> None:
     project = add_project(conn)
 
-    result = projects.soft_delete_cascade(conn, project.id, actor_id="bob", now_ms=7, batch="b")
+    result = cascade.soft_delete_project(conn, project.id, actor_id="bob", now_ms=7, batch="b")
 
     assert_that(result.deleted["project"], contains_exactly(project.id))
     others = [

@@ -12,7 +12,7 @@ from server.commands import Commands, ReadContext, parse_id
 from server.handlers.projects import load_project
 from server.paging import invalid_token, page_size
 from server.wire.activity import activity_to_proto
-from tenants import activity
+from tenants import activity, entities
 from tenants.activity import ActivityRecord
 from tenants.errors import InvalidArgument, NotFound
 
@@ -32,9 +32,9 @@ def before_id(ctx: ReadContext, cmd: msg.GetActivity) -> int:
 def entity_history(
     ctx: ReadContext, cmd: msg.GetActivity, before: int, limit: int
 ) -> list[ActivityRecord]:
-    if cmd.entity_type not in activity.ENTITY_TABLES:
+    if cmd.entity_type not in entities.BY_NAME:
         raise InvalidArgument(
-            f"entity_type must be one of {', '.join(activity.ENTITY_TABLES)}",
+            f"entity_type must be one of {', '.join(entities.BY_NAME)}",
             field="entity_type",
         )
     entity_id = parse_id(cmd.entity_id, "entity_id")

@@ -24,6 +24,7 @@ from server.field_changes import field_changes, log_changes
 from server.paging import page_size
 from server.validation import body, text
 from server.wire.projects import lane_to_proto, project_to_proto
+from tenants import cascade as cascade_delete
 from tenants import projects, swim_lanes
 from tenants.errors import AlreadyExists, InvalidArgument
 from tenants.projects import ProjectRecord
@@ -124,7 +125,7 @@ def delete_project(ctx: WriteContext, cmd: msg.DeleteProject) -> Change:
     """Soft-deletes a project and everything in it (admins only)."""
     project = load_project(ctx, cmd.project_id)
     check_version(project, cmd.expected_version)
-    cascade = projects.soft_delete_cascade(
+    cascade = cascade_delete.soft_delete_project(
         ctx.conn, project.id, actor_id=ctx.user_id, now_ms=ctx.now_ms, batch=ctx.request_id
     )
     for entity_type, entity_ids in cascade.deleted.items():
