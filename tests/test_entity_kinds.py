@@ -51,7 +51,7 @@ def test_given_every_kind_but_the_project_when_a_project_is_deleted_then_it_is_r
 
 def test_given_the_kinds_when_compared_with_the_wire_then_each_has_a_message_and_a_field() -> None:
     current = {
-        field.name: field.message_type.full_name
+        field.name: type(getattr(env.Error(), field.name)).DESCRIPTOR.full_name
         for field in env.Error.DESCRIPTOR.oneofs_by_name["current"].fields
     }
     wire = {w.name: w.message.DESCRIPTOR.full_name for w in WIRE_KINDS}
