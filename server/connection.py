@@ -38,8 +38,9 @@ from tenants.errors import Internal, InvalidArgument, NotFound, PmError, ResyncR
 
 log = logging.getLogger(__name__)
 
-# A replay reads and sends this many stored events at a time, then waits for them to leave.
-REPLAY_PAGE = 256
+# A replay reads and sends this many stored events at a time, then waits for them to leave
+# and lets the event loop serve others: a page's frames are built on the loop.
+REPLAY_PAGE = 128
 # Rounds of reading on in the log after live events overflowed the replay's buffer.
 _CATCH_UP_ROUNDS = 20
 
@@ -368,16 +369,19 @@ class Connection:
                     page = await _read_page(tenant_db, after, target, project_ids, feed)
                 if not page:
                     break
+                outbox = self.outbox
                 for stored in page:
                     if session.replayed(stored.seq, stored.project_ids, stored.tenant_level):
-                        framed = binary_frame(
-                            protocol.event_frame(stored.seq, stored.payload, max_bytes=max_bytes)
-                        )
-                        if self.outbox is not None:
-                            self.outbox.push_replay(framed)
+                        if outbox is not None:
+                            outbox.push_replay(
+                                protocol.event_ws_frame(
+                                    stored.seq, stored.payload, max_bytes=max_bytes
+                                )
+                            )
                 cursor = page[-1].seq
-                if self.outbox is not None:
-                    await self.outbox.drained()
+                if outbox is not None:
+                    await outbox.drained()
+                await asyncio.sleep(0)  # a page is a few milliseconds: let others run
             if self._close_code is not None or not session.replaying:
                 return
             if not session.overflowed:

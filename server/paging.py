@@ -24,6 +24,7 @@ from typing import Any, TypeVar
 from google.protobuf.message import Message
 
 from tenants.errors import InvalidArgument
+from tenants.readers import yield_gil
 
 MAX_PAGE_SIZE = 500
 DEFAULT_PAGE_SIZE = 50
@@ -129,7 +130,8 @@ class Paging:
         """
         out: list[M] = []
         used = 0
-        for record in found[:size]:
+        for index, record in enumerate(found[:size]):
+            yield_gil(index)  # pages are built on read threads
             message = to_proto(record)
             # A repeated field's element: its bytes, a tag and a length prefix.
             cost = message.ByteSize() + 6

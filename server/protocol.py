@@ -14,6 +14,7 @@ from google.protobuf.message import DecodeError, Message
 
 from pm.v1 import envelope_pb2 as env
 from pm.v1 import session_pb2
+from server.frames import binary_frame
 from server.wire.kinds import NAME_OF_MESSAGE
 from tenants.errors import ErrorCode, InvalidArgument, PmError
 
@@ -156,6 +157,11 @@ def event_frame(seq: int, stored_payload: bytes, *, max_bytes: int | None = None
     if max_bytes is None or len(frame) <= max_bytes:
         return frame
     return _truncated_event(seq, stored_payload, max_bytes)
+
+
+def event_ws_frame(seq: int, stored_payload: bytes, *, max_bytes: int) -> bytes:
+    """`event_frame` in WebSocket framing, for one receiver (a replay)."""
+    return binary_frame(event_frame(seq, stored_payload, max_bytes=max_bytes))
 
 
 def _truncated_event(seq: int, stored_payload: bytes, max_bytes: int) -> bytes:

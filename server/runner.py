@@ -194,14 +194,15 @@ class CommandRunner:
             paging = self._paging(db)
             if spec.query is not None:
                 query = spec.query
-                result = await db.read(
-                    lambda conn: query(ReadContext(conn, principal, now_ms(), paging), command)
-                )
-                return Outcome(
-                    protocol.encode_result(
-                        request_id, name, result, max_bytes=self._max_message_bytes
-                    )
-                )
+                max_bytes = self._max_message_bytes
+
+                def read(conn: sqlite3.Connection) -> bytes:
+                    # Encoded on the read thread too: a page of 500 items is milliseconds of
+                    # work the event loop (and every write) need not wait for.
+                    result = query(ReadContext(conn, principal, now_ms(), paging), command)
+                    return protocol.encode_result(request_id, name, result, max_bytes=max_bytes)
+
+                return Outcome(await db.read(read))
             fp = protocol.fingerprint(name, command)
             applied: _Applied = await db.write(
                 lambda conn: _apply(conn, spec, principal, request_id, command, fp, paging)

@@ -87,15 +87,28 @@ def extent(
     project_ids: Iterable[str],
     tenant_feed: bool,
 ) -> Extent:
-    seqs = matching_seqs(
-        conn,
-        since_seq=since_seq,
-        up_to_seq=up_to_seq,
-        project_ids=project_ids,
-        tenant_feed=tenant_feed,
-    )
-    last = seqs[-1] if seqs else since_seq
-    return Extent(len(seqs), last, payload_bytes(conn, seqs))
+    # In SQL alone: a replay of many events must not cost a Python loop over them (a read
+    # holding the GIL holds every write on the event loop too).
+    projects = list(dict.fromkeys(project_ids))
+    parts: list[str] = []
+    params: list[object] = []
+    if projects:
+        marks = ",".join("?" * len(projects))
+        parts.append(
+            f"SELECT seq FROM event_projects WHERE project_id IN ({marks}) AND seq > ? AND seq <= ?"
+        )
+        params += [*projects, since_seq, up_to_seq]
+    if tenant_feed:
+        parts.append("SELECT seq FROM events WHERE tenant_level = 1 AND seq > ? AND seq <= ?")
+        params += [since_seq, up_to_seq]
+    if not parts:
+        return Extent(0, since_seq, 0)
+    row = conn.execute(
+        "SELECT COUNT(*), MAX(seq), COALESCE(SUM(length(payload)), 0) FROM events"
+        f" WHERE seq IN ({' UNION '.join(parts)})",
+        params,
+    ).fetchone()
+    return Extent(int(row[0]), int(row[1]) if row[1] is not None else since_seq, int(row[2]))
 
 
 def page(

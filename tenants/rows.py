@@ -10,6 +10,8 @@ import functools
 import sqlite3
 from typing import Any, Protocol, TypeVar, cast
 
+from tenants.readers import yield_gil
+
 R = TypeVar("R")
 R_co = TypeVar("R_co", covariant=True)
 
@@ -35,7 +37,15 @@ def to_record(cls: type[R], row: sqlite3.Row | None) -> R | None:
 
 
 def to_records(cls: type[R], rows: list[sqlite3.Row]) -> list[R]:
-    return [r for r in (to_record(cls, row) for row in rows) if r is not None]
+    """Records of rows, read on a read thread: every few, the GIL goes to whoever waits for
+    it (the event loop running writes) instead of at the end of CPython's switch interval."""
+    records: list[R] = []
+    for index, row in enumerate(rows):
+        yield_gil(index)
+        record = to_record(cls, row)
+        if record is not None:
+            records.append(record)
+    return records
 
 
 def insert(conn: sqlite3.Connection, table: str, values: dict[str, Any]) -> None:

@@ -52,7 +52,7 @@ async function replayAll(conn, spec) {
   };
   const response = await conn.call(
     `replay-${nowMs()}`,
-    { subscribe: { project_ids: [spec.project_id], since_seq: 0 } },
+    { subscribe: { project_ids: [spec.project_id], since_seq: 0, epoch: conn.welcome.epoch } },
     spec.timeout_ms,
   );
   replayTo = toNumber(response.subscribe.replay_to_seq);

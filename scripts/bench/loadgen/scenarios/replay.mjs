@@ -38,7 +38,7 @@ async function replay(spec, timed) {
   const started = nowMs();
   const response = await conn.call(
     "resume",
-    { subscribe: { project_ids: [spec.project_id], since_seq: 0 } },
+    { subscribe: { project_ids: [spec.project_id], since_seq: 0, epoch: conn.welcome.epoch } },
     spec.timeout_ms,
   );
   replayTo = toNumber(response.subscribe.replay_to_seq);
