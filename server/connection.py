@@ -74,14 +74,24 @@ class Connection:
         self._stream: TenantStream | None = None
         self._epoch = ""
         self._close_code: int | None = None
-        # Set once the connection has decided to close (its code is known).
-        self.closing = asyncio.Event()
+        self._closing: asyncio.Event | None = None
         self._closer: asyncio.Task[None] | None = None
 
     @property
     def close_code(self) -> int | None:
         """The code this connection closed (or is closing) with; None while open."""
         return self._close_code
+
+    async def wait_closing(self) -> None:
+        """Returns once the connection has decided to close (its code is known)."""
+        if self._close_code is None:
+            if self._closing is None:
+                self._closing = asyncio.Event()  # made only when someone waits
+            await self._closing.wait()
+
+    def _closed_now(self) -> None:
+        if self._closing is not None:
+            self._closing.set()
 
     @property
     def tenant_id(self) -> str:
@@ -168,7 +178,7 @@ class Connection:
         if self._close_code is not None:
             return
         self._close_code = code
-        self.closing.set()
+        self._closed_now()
         # At once, not after the close handshake: a reader too slow to take the close frame
         # must not keep receiving (and holding) events meanwhile.
         self._stop_deliveries()
@@ -182,7 +192,7 @@ class Connection:
             message = await self.websocket.receive()
             if message["type"] == "websocket.disconnect":
                 self._close_code = self._close_code or message.get("code", CloseCode.NORMAL)
-                self.closing.set()
+                self._closed_now()
                 return
             self._last_seen = self._loop.time()
             frame = message.get("bytes")

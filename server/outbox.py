@@ -39,8 +39,8 @@ class Outbox:
         self._sink = sink
         self._limit = limit
         self._byte_limit = byte_limit
-        # (framed bytes, counts against the bounds)
-        self._frames: deque[tuple[bytes, bool]] = deque()
+        # (framed bytes, counts against the bounds); made when the socket first pushes back.
+        self._frames: deque[tuple[bytes, bool]] | None = None
         self._live_frames = 0
         self._live_bytes = 0
         self._replay_bytes = 0
@@ -57,7 +57,7 @@ class Outbox:
             return True
         if self._live_frames >= self._limit or self._live_bytes + len(data) > self._byte_limit:
             return False
-        self._frames.append((data, True))
+        self._queue().append((data, True))
         self._live_frames += 1
         self._live_bytes += len(data)
         return True
@@ -69,7 +69,7 @@ class Outbox:
         if not self._frames and self._sink.writable():
             self._sink.write(data)
             return
-        self._frames.append((data, False))
+        self._queue().append((data, False))
         self._replay_bytes += len(data)
 
     async def drained(self) -> None:
@@ -79,8 +79,13 @@ class Outbox:
                 self._drained = asyncio.Event()
             await self._drained.wait()
 
+    def _queue(self) -> deque[tuple[bytes, bool]]:
+        if self._frames is None:
+            self._frames = deque()
+        return self._frames
+
     def __len__(self) -> int:
-        return len(self._frames)
+        return len(self._frames) if self._frames is not None else 0
 
     @property
     def queued_bytes(self) -> int:
@@ -88,12 +93,14 @@ class Outbox:
 
     def close(self) -> None:
         self._closed = True
-        self._frames.clear()
+        self._frames = None
         self._live_frames = self._live_bytes = self._replay_bytes = 0
         self._wake()
 
     def _resume(self) -> None:
         frames = self._frames
+        if frames is None:
+            return
         while frames and not self._closed and self._sink.writable():
             data, bounded = frames.popleft()
             if bounded:

@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections import deque
 from collections.abc import Awaitable, Callable
 from typing import Literal
 
@@ -79,11 +78,13 @@ class CommandPipeline:
         self._on_idle = on_idle
         # Publishes a write's event and starts its follow-up; called in commit order.
         self._deliver = deliver
-        self._slots: deque[_Slot] = deque()
-        self._waiting: deque[tuple[_Slot, Launch]] = deque()
+        # Lists, not deques: they stay short (at most max_in_flight), and an idle connection
+        # should not hold a deque's 700-byte block for each (issue 9's idle memory).
+        self._slots: list[_Slot] = []
+        self._waiting: list[tuple[_Slot, Launch]] = []
         self._running = {"read": 0, "write": 0, "barrier": 0}
-        self._room = asyncio.Event()
-        self._room.set()
+        # Made only while the reader waits for room.
+        self._room: asyncio.Future[None] | None = None
 
     @property
     def busy(self) -> bool:
@@ -92,7 +93,9 @@ class CommandPipeline:
 
     async def room(self) -> None:
         """Returns once another command may be taken."""
-        await self._room.wait()
+        while len(self._slots) >= self._max:
+            self._room = asyncio.get_running_loop().create_future()
+            await self._room
 
     def answered(self, frame: bytes) -> None:
         """A command answered without running (a Ping's Pong, a frame that did not parse)."""
@@ -113,8 +116,6 @@ class CommandPipeline:
 
     def _add(self, slot: _Slot) -> None:
         self._slots.append(slot)
-        if len(self._slots) >= self._max:
-            self._room.clear()
 
     def _may_run(self, kind: Kind) -> bool:
         running = self._running
@@ -142,7 +143,7 @@ class CommandPipeline:
     def _flush(self) -> None:
         slots = self._slots
         while slots and slots[0].done:
-            outcome = slots.popleft().outcome
+            outcome = slots.pop(0).outcome
             if outcome is not None:
                 if outcome.response:
                     self._send(outcome.response)
@@ -150,10 +151,12 @@ class CommandPipeline:
                     self._deliver(outcome)
             if not slots:
                 self._on_idle()
-        if len(slots) < self._max:
-            self._room.set()
+        if len(slots) < self._max and self._room is not None:
+            room, self._room = self._room, None
+            if not room.done():
+                room.set_result(None)
 
     def _start_waiting(self) -> None:
         while self._waiting and self._may_run(self._waiting[0][0].kind or "read"):
-            slot, launch = self._waiting.popleft()
+            slot, launch = self._waiting.pop(0)
             self._run(slot, launch)

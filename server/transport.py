@@ -352,6 +352,7 @@ class WebSocketProtocol(WebSocketsSansIOProtocol):
     ) -> None:
         super().__init__(config, server_state, app_state, _loop)
         self.close_timeout = self.limits.close_timeout
+        self.queue = Inbox()  # type: ignore[assignment]
         self.frame_sink = Frames(self)
         self._queued_bytes = 0
         self._read_ahead = max(config.ws_max_size, 64 * 1024)
@@ -499,6 +500,36 @@ class WebSocketProtocol(WebSocketsSansIOProtocol):
 
     def _peer(self) -> str:
         return f"{self.client[0]}:{self.client[1]}" if self.client else "-"
+
+
+class Inbox:
+    """The messages read for the app, in place of uvicorn's asyncio.Queue: the same four
+    calls, but an idle connection holds an empty list instead of three deque blocks (about
+    2 KiB; issue 9 counts idle memory per connection)."""
+
+    __slots__ = ("_items", "_getter")
+
+    def __init__(self) -> None:
+        self._items: list[Any] = []
+        self._getter: asyncio.Future[None] | None = None
+
+    def put_nowait(self, item: Any) -> None:
+        self._items.append(item)
+        getter, self._getter = self._getter, None
+        if getter is not None and not getter.done():
+            getter.set_result(None)
+
+    async def get(self) -> Any:
+        while not self._items:
+            self._getter = asyncio.get_running_loop().create_future()
+            await self._getter
+        return self._items.pop(0)
+
+    def empty(self) -> bool:
+        return not self._items
+
+    def qsize(self) -> int:
+        return len(self._items)
 
 
 class Frames:

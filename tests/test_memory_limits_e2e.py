@@ -85,7 +85,7 @@ async def test_given_a_client_that_never_reads_when_it_asks_for_large_lists_then
                 if slow_conn.close_code is not None:
                     break
             async with asyncio.timeout(10):
-                await slow_conn.closing.wait()
+                await slow_conn.wait_closing()
 
             assert_that(slow_conn.close_code, equal_to(CloseCode.SLOW_CONSUMER))
             assert slow_conn.outbox is not None
