@@ -15,7 +15,8 @@ from dataclasses import dataclass
 import jwt
 
 from server.config import Config
-from tenants.errors import PermissionDenied, Unauthenticated
+from server.validation import text
+from tenants.errors import InvalidArgument, PermissionDenied, Unauthenticated
 from tenants.manager import is_valid_tenant_id
 
 SUBPROTOCOL = "pm.v1"
@@ -24,6 +25,9 @@ _QUERY_TOKEN_NAMES = frozenset({"token", "access_token", "jwt", "bearer", "auth"
 # A JWS in compact form: three base64url segments (the last may be empty: alg none).
 _JWT_SHAPED = re.compile(r"[A-Za-z0-9_-]{4,}\.[A-Za-z0-9_-]{4,}\.[A-Za-z0-9_-]*")
 _NUMERIC_CLAIMS = ("exp", "nbf", "iat")
+# Optional display claims: one line each, at most this many characters (RFC 5321 bounds an
+# address path at 320). Kept in the tenant's users table (server/profiles.py).
+PROFILE_CLAIMS = {"name": 200, "email": 320}
 
 
 class Role(enum.IntEnum):
@@ -41,6 +45,9 @@ class Principal:
     tenant_id: str
     role: Role
     expires_at: float
+    # From the optional claims of the same names ("" when absent).
+    name: str = ""
+    email: str = ""
 
     @property
     def role_names(self) -> list[str]:
@@ -125,7 +132,14 @@ class TokenVerifier:
         # The leeway that let the token in also applies to its end: otherwise a token
         # accepted within the leeway would be closed with 4003 right after the Welcome.
         expires_at = float(claims["exp"]) + self._leeway
-        return Principal(user_id, tenant_id, _highest_role(claims.get("roles")), expires_at)
+        return Principal(
+            user_id,
+            tenant_id,
+            _highest_role(claims.get("roles")),
+            expires_at,
+            name=_profile_claim(claims, "name"),
+            email=_profile_claim(claims, "email"),
+        )
 
 
 def _check_claim_types(claims: Mapping[str, object]) -> None:
@@ -140,6 +154,20 @@ def _check_claim_types(claims: Mapping[str, object]) -> None:
         not isinstance(roles, list) or not all(isinstance(r, str) for r in roles)
     ):
         raise Unauthenticated("token claim roles must be a list of strings")
+    for name in PROFILE_CLAIMS:
+        if name in claims and not isinstance(claims[name], str):
+            raise Unauthenticated(f"token claim {name} must be a string")
+
+
+def _profile_claim(claims: Mapping[str, object], name: str) -> str:
+    """A display claim (its type already checked), held to the rules of a one-line name:
+    surrounding blanks dropped, no control characters, at most PROFILE_CLAIMS[name] chars."""
+    value = claims.get(name, "")
+    assert isinstance(value, str)
+    try:
+        return text(value, name, min_chars=0, max_chars=PROFILE_CLAIMS[name])
+    except InvalidArgument as error:
+        raise Unauthenticated(f"token claim {error.message}") from None
 
 
 def _highest_role(roles: object) -> Role:

@@ -78,6 +78,8 @@ class Config:
     # A gap in a tenant's event stream (a broker delivering late) is filled from the log
     # once it has stayed open this long.
     gap_fill_ms: int = 200
+    # Presence changes of a project within this window go out as one update.
+    presence_coalesce_ms: int = 100
     # Events are pruned once beyond the newest N and older than the days (0: count alone),
     # never younger than the minimum age; idempotency records after the hours.
     event_retention_events: int = 100_000
@@ -128,6 +130,7 @@ class Config:
             "max_replay_events",
             "max_in_flight",
             "gap_fill_ms",
+            "presence_coalesce_ms",
             "event_retention_events",
             "retention_interval_seconds",
         ):

@@ -2,15 +2,20 @@
 
 from __future__ import annotations
 
+import asyncio
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
+from pm.v1 import envelope_pb2 as env
 from server import protocol
 from server.auth import TokenVerifier
 from server.config import Config
 from server.handlers import command_table
 from server.heartbeats import Heartbeats
 from server.hub import Hub, PublishedEvent, create_hub
+from server.presence import Presence
+from server.profiles import UserProfiles
 from server.retention import RetentionTask
 from server.runner import CommandRunner
 from server.stream import TenantStreams
@@ -19,6 +24,10 @@ from tenants.manager import TenantDatabases
 
 if TYPE_CHECKING:
     from server.connection import Connection
+
+
+def _call_later(delay: float, callback: Callable[[], None]) -> asyncio.TimerHandle:
+    return asyncio.get_running_loop().call_later(delay, callback)
 
 
 @dataclass
@@ -31,6 +40,9 @@ class Services:
     streams: TenantStreams
     heartbeats: Heartbeats
     retention: RetentionTask
+    presence: Presence
+    # Users' names and emails from their tokens, written to each tenant's users table.
+    profiles: UserProfiles = field(default_factory=UserProfiles)
     connections: set[Connection] = field(default_factory=set)
 
     @classmethod
@@ -83,6 +95,11 @@ class Services:
                 config.heartbeat_interval_ms / 1000, config.heartbeat_timeout_ms / 1000
             ),
             retention=RetentionTask(config, databases),
+            presence=Presence(
+                config.presence_coalesce_ms / 1000,
+                _call_later,
+                lambda update: protocol.encode_server(env.ServerMessage(presence=update)),
+            ),
         )
 
     async def close(self) -> None:

@@ -83,7 +83,7 @@ async def test_given_every_list_command_when_sent_crafted_page_tokens_then_each_
     real = issued.next_page_token
     assert_that(real, is_not(equal_to("")))
     names = _list_commands()
-    assert_that(names, has_length(8))
+    assert_that(names, has_length(9))
 
     answers: dict[str, list[str]] = {}
     for name in names:

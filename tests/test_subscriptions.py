@@ -323,6 +323,10 @@ class _HookedDatabase:
     def meta(self) -> Any:
         return self._db.meta
 
+    @property
+    def tenant_id(self) -> str:
+        return self._db.tenant_id
+
 
 class _HookedDatabases:
     """TenantDatabases whose next read first runs the queued hooks: events committed

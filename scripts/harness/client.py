@@ -21,6 +21,7 @@ from websockets.exceptions import (
 )
 
 from pm.v1 import envelope_pb2 as env
+from pm.v1 import session_pb2
 
 
 class CommandFailed(Exception):
@@ -118,6 +119,7 @@ class Client:
         self.welcome: env.ServerMessage | None = None
         self._ws: ClientConnection | None = None
         self.events: asyncio.Queue[env.Event] = asyncio.Queue()
+        self.presence: asyncio.Queue[session_pb2.PresenceUpdate] = asyncio.Queue()
 
     async def __aenter__(self) -> Client:
         self._ws = await connect(
@@ -175,6 +177,8 @@ class Client:
     def _keep(self, reply: env.ServerMessage) -> None:
         if reply.WhichOneof("payload") == "event":
             self.events.put_nowait(reply.event)
+        elif reply.WhichOneof("payload") == "presence":
+            self.presence.put_nowait(reply.presence)
         elif reply.WhichOneof("payload") == "ping":
             asyncio.ensure_future(self._pong())
 
@@ -182,13 +186,23 @@ class Client:
         assert self._ws is not None
         await self._ws.send(env.ClientMessage(pong={}).SerializeToString())
 
+    async def presence_updates(self) -> AsyncIterator[session_pb2.PresenceUpdate]:
+        """Presence updates as they arrive (answering pings, keeping events), forever."""
+        while True:
+            while not self.presence.empty():
+                yield self.presence.get_nowait()
+            self._keep(await self._receive())
+
+    async def _receive(self) -> env.ServerMessage:
+        assert self._ws is not None
+        frame = await self._ws.recv()
+        message = env.ServerMessage()
+        message.ParseFromString(frame if isinstance(frame, bytes) else frame.encode())
+        return message
+
     async def stream(self) -> AsyncIterator[env.Event]:
         """Events as they arrive (answering pings), forever."""
         while True:
             while not self.events.empty():
                 yield self.events.get_nowait()
-            assert self._ws is not None
-            frame = await self._ws.recv()
-            message = env.ServerMessage()
-            message.ParseFromString(frame if isinstance(frame, bytes) else frame.encode())
-            self._keep(message)
+            self._keep(await self._receive())

@@ -1,4 +1,4 @@
-"""Harness subcommands of the session: ping, watch."""
+"""Harness subcommands of the session: ping, watch, presence, view, refresh-token."""
 
 from __future__ import annotations
 
@@ -50,6 +50,58 @@ async def watch(client: Client, args: argparse.Namespace) -> Message | None:
     return None
 
 
+def _print_presence(update: session_pb2.PresenceUpdate, as_json: bool) -> None:
+    if as_json:
+        print(render(update, True), flush=True)
+        return
+    people = ", ".join(
+        f"{e.user_id} x{e.connections}"
+        + (f" viewing {e.viewing_work_item_id}" if e.viewing_work_item_id else "")
+        for e in update.entries
+    )
+    print(f"{update.project_id}: {people or 'nobody'}", flush=True)
+
+
+async def _follow_presence(client: Client, count: int, as_json: bool) -> None:
+    """Print presence updates until interrupted, or until `count` of them (if above 0)."""
+    async for update in client.presence_updates():
+        _print_presence(update, as_json)
+        count -= 1
+        if count == 0:
+            return
+
+
+async def presence(client: Client, args: argparse.Namespace) -> Message | None:
+    """Subscribe and print the projects' presence, then each update, one line each."""
+    subscribed = await client.result("subscribe", session_pb2.Subscribe(project_ids=args.project))
+    assert isinstance(subscribed, session_pb2.SubscribeResult)
+    for update in subscribed.presence:
+        _print_presence(update, args.json)
+    print("watching presence", file=sys.stderr, flush=True)
+    await _follow_presence(client, args.count, args.json)
+    return None
+
+
+async def view(client: Client, args: argparse.Namespace) -> Message | None:
+    """Subscribe, say which item this user views, print the presence; then stay (and print
+    updates) until interrupted, unless --once: the user leaves when the harness does."""
+    await client.result("subscribe", session_pb2.Subscribe(project_ids=[args.project]))
+    viewing = await client.result(
+        "set_viewing", session_pb2.SetViewing(project_id=args.project, work_item_id=args.item)
+    )
+    assert isinstance(viewing, session_pb2.SetViewingResult)
+    _print_presence(viewing.presence, args.json)
+    if not args.once:
+        print("viewing; interrupt to leave", file=sys.stderr, flush=True)
+        await _follow_presence(client, args.count, args.json)
+    return None
+
+
+async def refresh_token(client: Client, args: argparse.Namespace) -> Message | None:
+    """Refresh this connection with a newer token: prints the new expiry and roles."""
+    return await client.result("refresh_token", session_pb2.RefreshToken(token=args.new_token))
+
+
 def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     p = sub.add_parser("ping", help="round trip a Ping")
     p.set_defaults(run=ping)
@@ -70,3 +122,16 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     )
     p.add_argument("--count", type=int, default=0, help="stop after this many events")
     p.set_defaults(run=watch)
+    p = sub.add_parser("presence", help="print who is in projects, live, one line per update")
+    p.add_argument("--project", action="append", required=True, help="project id (repeatable)")
+    p.add_argument("--count", type=int, default=0, help="stop after this many updates")
+    p.set_defaults(run=presence)
+    p = sub.add_parser("view", help="say which work item you are viewing in a project")
+    p.add_argument("--project", required=True, help="project id")
+    p.add_argument("--item", default="", help="work item id (default: the board)")
+    p.add_argument("--once", action="store_true", help="exit at once (and so leave)")
+    p.add_argument("--count", type=int, default=0, help="stop after this many updates")
+    p.set_defaults(run=view)
+    p = sub.add_parser("refresh-token", help="move this connection's expiry with a newer token")
+    p.add_argument("--new-token", required=True, help="a JWT of the same user and tenant")
+    p.set_defaults(run=refresh_token)

@@ -16,6 +16,7 @@ from server.handlers import (
     sprints,
     swim_lanes,
     time_entries,
+    users,
     work_items,
 )
 
@@ -29,6 +30,7 @@ MODULES = (
     time_entries,
     dependencies,
     activity,
+    users,
 )
 
 

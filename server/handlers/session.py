@@ -1,5 +1,5 @@
 """The session's own commands: the connection runs them (server/connection.py), the table
-holds their roles. Any role may subscribe and unsubscribe."""
+holds their roles. Any role may send them."""
 
 from __future__ import annotations
 
@@ -9,3 +9,5 @@ from server.commands import Commands
 commands = Commands()
 commands.session("subscribe", Role.VIEWER, "Adds projects or the tenant feed; may replay.")
 commands.session("unsubscribe", Role.VIEWER, "Removes projects or the tenant feed.")
+commands.session("set_viewing", Role.VIEWER, "Says which item of a subscribed project one views.")
+commands.session("refresh_token", Role.VIEWER, "Moves the connection's expiry with a newer token.")
