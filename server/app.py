@@ -25,6 +25,7 @@ from server.config import Config
 from server.connection import Connection
 from server.hub import Hub
 from server.logs import RefusalLog, log_accept_failures
+from server.rest import mount as rest_mount
 from server.services import Services
 from server.transport import stats_of
 from tenants.errors import Unauthenticated
@@ -120,6 +121,7 @@ def create_app(config: Config, *, hub: Hub | None = None) -> Starlette:
         routes=[
             Route("/healthz", healthz),
             WebSocketRoute("/ws", websocket_endpoint),
+            rest_mount(),
         ],
         middleware=middleware,
         lifespan=lifespan,

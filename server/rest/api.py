@@ -1,0 +1,188 @@
+"""What every read-only face (REST, MCP) shares: who asks, one consistent read, the answer.
+
+A view function takes the caller's Principal and its parameters and returns a `View`: a JSON
+body, the seq and epoch it reflects, and (where the route has one) a markdown rendering.
+It reads through `snapshot`, one bounded read transaction on the tenant's read pool, so a
+body and its `seq` always agree: a client that loads a body and then subscribes with
+`since_seq = seq` and `epoch` misses nothing and sees nothing twice. The REST face adds
+auth, parameters, ETag and errors (`endpoint`); the MCP face (server/mcp_face.py) calls the
+same view functions and answers their markdown.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any, Generic, TypeVar
+
+from starlette.requests import Request
+from starlette.responses import JSONResponse, PlainTextResponse, Response
+
+from server.auth import Principal, extract_credentials
+from server.commands import ReadContext, now_ms
+from server.paging import Paging
+from server.services import Services
+from tenants import event_log
+from tenants.errors import ErrorCode, InvalidArgument, PmError
+
+log = logging.getLogger(__name__)
+
+T = TypeVar("T")
+
+# A REST body is not held to a WebSocket frame; lists the views page themselves.
+_REST_RESULT_BYTES = 64 * 1024 * 1024
+
+_STATUS = {
+    ErrorCode.INVALID_ARGUMENT: 422,
+    ErrorCode.NOT_FOUND: 404,
+    ErrorCode.ALREADY_EXISTS: 409,
+    ErrorCode.CONFLICT: 409,
+    ErrorCode.FAILED_PRECONDITION: 409,
+    ErrorCode.PERMISSION_DENIED: 403,
+    ErrorCode.UNAUTHENTICATED: 401,
+    ErrorCode.RESOURCE_EXHAUSTED: 429,
+    ErrorCode.RESYNC_REQUIRED: 410,
+}
+
+
+@dataclass(frozen=True)
+class Snapshot(Generic[T]):
+    value: T
+    seq: int  # the tenant's current seq in the same read transaction
+    epoch: str
+
+
+@dataclass(frozen=True)
+class View:
+    body: dict[str, Any]
+    seq: int
+    epoch: str
+    # The same content as compact markdown for a prompt; None: this view has none.
+    markdown: Callable[[], str] | None = None
+    # Whether the body is a function of (epoch, seq) alone, so `"<epoch>:<seq>"` is its ETag.
+    cacheable: bool = False
+
+    @property
+    def etag(self) -> str:
+        return f'"{self.epoch}:{self.seq}"'
+
+
+async def snapshot(
+    services: Services, principal: Principal, read: Callable[[ReadContext], T]
+) -> Snapshot[T]:
+    """Run `read` in one read transaction of the caller's tenant, with the seq it saw."""
+    async with services.databases.lease(principal.tenant_id) as db:
+        paging = Paging(db.meta.page_token_key, _REST_RESULT_BYTES)
+        epoch = db.meta.epoch
+
+        def run(conn: Any) -> tuple[T, int]:
+            value = read(ReadContext(conn, principal, now_ms(), paging))
+            return value, event_log.current_seq(conn)
+
+        value, seq = await db.read(run)
+    return Snapshot(value, seq, epoch)
+
+
+def authenticate(request: Request, services: Services) -> Principal:
+    """The same bearer JWT as the WebSocket (header only: a query token would be logged)."""
+    credentials = extract_credentials(request.headers, [], request.query_params)
+    return services.verifier.verify(credentials.token)
+
+
+def status_of(error: PmError) -> int:
+    return _STATUS.get(error.code, 500)
+
+
+def error_response(error: PmError, *, seq_headers: dict[str, str] | None = None) -> Response:
+    status = status_of(error)
+    body: dict[str, Any] = {"code": error.code.name, "message": error.message}
+    if error.field:
+        body["field"] = error.field
+    headers = dict(seq_headers or {})
+    if status == 401:
+        headers["WWW-Authenticate"] = "Bearer"
+    return JSONResponse(body, status_code=status, headers=headers)
+
+
+def internal_error() -> Response:
+    return JSONResponse({"code": "INTERNAL", "message": "internal error"}, status_code=500)
+
+
+# --- parameters ------------------------------------------------------------------------------
+
+
+def query_text(request: Request, name: str, *, required: bool = False, max_chars: int = 500) -> str:
+    value = request.query_params.get(name, "")
+    if required and not value.strip():
+        raise InvalidArgument(f"{name} is required", field=name)
+    if len(value) > max_chars:
+        raise InvalidArgument(f"{name} is longer than {max_chars} characters", field=name)
+    return value
+
+
+def query_int(
+    request: Request, name: str, default: int, *, minimum: int = 0, maximum: int = 2**63 - 1
+) -> int:
+    raw = request.query_params.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        raise InvalidArgument(f"{name} must be an integer", field=name) from None
+    if not minimum <= value <= maximum:
+        raise InvalidArgument(f"{name} must be between {minimum} and {maximum}", field=name)
+    return value
+
+
+def wants_markdown(request: Request) -> bool:
+    fmt = request.query_params.get("format", "json")
+    if fmt not in ("json", "markdown"):
+        raise InvalidArgument("format must be json or markdown", field="format")
+    return fmt == "markdown"
+
+
+# --- the REST face ---------------------------------------------------------------------------
+
+Handler = Callable[[Request, Services, Principal], Awaitable[View]]
+
+
+def endpoint(handler: Handler) -> Callable[[Request], Awaitable[Response]]:
+    """A GET route: bearer auth, the view, then JSON (or markdown) with seq and epoch, an
+    ETag where the view is cacheable, and errors as `{code, message}` with their status."""
+
+    async def serve(request: Request) -> Response:
+        services = request.app.state.services
+        try:
+            principal = authenticate(request, services)
+            markdown = wants_markdown(request)
+            view = await handler(request, services, principal)
+        except PmError as error:
+            return error_response(error)
+        except Exception:
+            log.exception("GET %s failed", request.url.path)
+            return internal_error()
+        headers = {"PM-Seq": str(view.seq), "PM-Epoch": view.epoch}
+        if view.cacheable:
+            headers["ETag"] = view.etag
+            if view.etag in _etags(request.headers.get("if-none-match", "")):
+                return Response(status_code=304, headers=headers)
+        if markdown:
+            if view.markdown is None:
+                return error_response(
+                    InvalidArgument("this route has no markdown form", field="format"),
+                    seq_headers=headers,
+                )
+            return PlainTextResponse(
+                view.markdown(), media_type="text/markdown; charset=utf-8", headers=headers
+            )
+        return JSONResponse({**view.body, "seq": view.seq, "epoch": view.epoch}, headers=headers)
+
+    serve.__name__ = handler.__name__
+    serve.__doc__ = handler.__doc__
+    return serve
+
+
+def _etags(header: str) -> set[str]:
+    return {tag.strip().removeprefix("W/") for tag in header.split(",") if tag.strip()}
