@@ -12,7 +12,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from google.protobuf.descriptor import Descriptor, EnumDescriptor, FieldDescriptor
+from google.protobuf.descriptor import EnumDescriptor, FieldDescriptor
 from google.protobuf.message import Message
 
 _INTEGERS = {
@@ -78,11 +78,11 @@ def _value(field: Any, value: Any) -> Any:
 # --- JSON Schema --------------------------------------------------------------------------
 
 
-def ref(descriptor: Descriptor) -> dict[str, str]:
+def ref(descriptor: Any) -> dict[str, str]:
     return {"$ref": f"#/components/schemas/{descriptor.name}"}
 
 
-def schemas_of(*roots: Descriptor) -> dict[str, Any]:
+def schemas_of(*roots: Any) -> dict[str, Any]:
     """`components.schemas` for these messages and every message they hold."""
     schemas: dict[str, Any] = {}
     pending = list(roots)

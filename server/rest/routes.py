@@ -6,8 +6,6 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-from google.protobuf.descriptor import Descriptor
-
 import server
 from server.rest.api import Handler
 from server.rest.jsonview import schemas_of
@@ -36,7 +34,7 @@ class ApiRoute:
     # The body's own fields (seq and epoch are added): a JSON Schema object's properties.
     properties: dict[str, Any]
     # Messages the properties refer to with jsonview.ref(...).
-    messages: tuple[Descriptor, ...] = ()
+    messages: tuple[Any, ...] = ()
     # OpenAPI parameter objects for the query string (path parameters are derived).
     query: tuple[dict[str, Any], ...] = ()
     markdown: bool = False
