@@ -1,9 +1,11 @@
-"""The command registry: each handler module registers its commands here.
+"""Declaring commands: each handler module declares its own in a `Commands`, and
+server/handlers/__init__.py gathers them into the one `CommandTable` the runner is given.
 
-A command is either a query (runs on the tenant's database thread, outside a write
-transaction) or a mutation (runs inside the tenant's transaction and returns a `Change`:
-its result, and the one event it emits). Handlers run on the database thread, so they call
-the repositories of tenants/ directly, with no awaits: a command is one hop.
+A command is either a query (runs on one of the tenant's read connections, in a read
+transaction of its own) or a mutation (runs inside the tenant's write transaction, in a
+savepoint, and returns a `Change`: its result, and the one event it emits). Handlers are
+synchronous: they call the repositories of tenants/ directly, with no awaits, so a command
+is one step on its connection.
 """
 
 from __future__ import annotations

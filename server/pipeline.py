@@ -6,7 +6,8 @@ most `max_in_flight`; past that it stops reading). Order still holds:
   (usually together, in one batch);
 - a read waits for the writes sent before it (a read after the same connection's write sees
   it), a write waits for the reads sent before it (they saw the state before it), and a
-  barrier (Subscribe, Unsubscribe) waits for everything before it and holds everything after;
+  barrier (Subscribe, Unsubscribe, SetViewing, RefreshToken) waits for everything before it
+  and holds everything after;
 - answers leave in the order the commands came, each write's event right after its answer.
 
 Because of those rules a write is always the oldest unanswered command when it commits, so

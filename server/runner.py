@@ -1,8 +1,9 @@
 """Runs one command against its tenant's database and prepares what goes out.
 
-frame -> decode -> permission -> handler in one hop on the tenant's thread (mutations in the
-tenant's transaction together with the activity rows, the event row and the idempotency
-record) -> commit -> the response frame for the sender and the event frame for the hub.
+frame -> decode -> permission -> handler: a query on one of the tenant's read connections,
+a mutation on its writer (on the event loop, in the group-committed transaction, together
+with the activity rows, the event row and the idempotency record) -> commit -> the response
+frame for the sender and the event frame for the hub.
 """
 
 from __future__ import annotations
@@ -285,7 +286,7 @@ def _apply(
     fingerprint: bytes,
     paging: Paging,
 ) -> _Applied:
-    """Runs on the tenant's thread inside the command's savepoint."""
+    """Runs on the tenant's writer inside the command's savepoint."""
     prior = processed_requests.find(conn, principal.user_id, request_id)
     if prior is not None:
         if prior.fingerprint != fingerprint:

@@ -36,6 +36,9 @@ def uvicorn_config(app: Starlette, config: Config, **overrides: Any) -> uvicorn.
         "h11_max_incomplete_event_size": MAX_HEAD_BYTES,
         "log_config": uvicorn_log_config(),
         "lifespan": "on",
+        # The plain asyncio loop, even where uvloop happens to be installed: measured, uvloop
+        # gave the server nothing (docs/architecture.md) and would make runs differ by host.
+        "loop": "asyncio",
         "timeout_graceful_shutdown": config.graceful_shutdown_seconds,
     }
     settings.update(overrides)

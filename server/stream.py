@@ -130,12 +130,17 @@ class TenantStream:
         try:
             stored = await self._fill(self.tenant_id, self.position, up_to)
         except Exception:
+            # Never release past a gap the log could not be asked about: the events in it
+            # would be lost to every listener without a word. Hold on and ask again.
             log.exception(
-                "tenant %s: filling a gap after seq %d failed", self.tenant_id, self.position
+                "tenant %s: filling a gap after seq %d failed; retrying",
+                self.tenant_id,
+                self.position,
             )
-            stored = []
-        finally:
             self._filling = None
+            self._arm_gap_timer()
+            return
+        self._filling = None
         for event in stored:
             self._pending.setdefault(event.seq, event)
         for seq in sorted(s for s in self._pending if s <= up_to):

@@ -163,6 +163,29 @@ async def test_given_a_gap_that_stays_open_when_the_fill_time_passes_then_filled
     assert_that(log.fills, equal_to([(1, 4)]))
 
 
+class FailingOnceLog(FakeLog):
+    """A log whose first read fails (a busy or briefly broken file)."""
+
+    async def fill(self, tenant_id: str, after: int, up_to: int) -> list[PublishedEvent]:
+        if not self.fills:
+            self.fills.append((after, up_to))
+            raise OSError("disk I/O error")
+        return await super().fill(tenant_id, after, up_to)
+
+
+async def test_given_a_gap_fill_that_fails_when_retried_then_nothing_is_lost() -> None:
+    log = FailingOnceLog([_event("p1", seq=s) for s in (1, 2, 3)])
+    stream, received = _stream(log)
+    stream.start(0)
+    stream.receive(_event("p1", seq=1))
+    stream.receive(_event("p1", seq=3))  # 2 never arrives from the hub
+
+    await received.until(3)
+
+    assert_that(received.seqs, equal_to([1, 2, 3]))
+    assert_that(log.fills, equal_to([(1, 3), (1, 3)]))
+
+
 async def test_given_a_seq_the_log_lacks_when_filling_then_it_is_skipped() -> None:
     log = FakeLog([_event("p1", seq=s) for s in (1, 3)])  # seq 2 was pruned
     stream, received = _stream(log)

@@ -1,5 +1,6 @@
-"""The session's own commands: the connection runs them (server/connection.py), the table
-holds their roles. Any role may send them."""
+"""The session's own commands: the connection and its subscriptions run them
+(server/connection.py, server/subscriptions.py); the table holds their roles. Any role
+may send them."""
 
 from __future__ import annotations
 
