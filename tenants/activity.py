@@ -116,3 +116,24 @@ def deleted_comment_ids(conn: sqlite3.Connection, comment_ids: list[str]) -> set
 def entity_exists(conn: sqlite3.Connection, entity_type: str, entity_id: str) -> bool:
     """Whether the entity ever existed in this tenant; deleted ones keep their history."""
     return rows.id_exists(conn, entities.BY_NAME[entity_type].table, entity_id)
+
+
+def project_activity_after(
+    conn: sqlite3.Connection, project_id: str, *, after_seq: int, after_id: int, limit: int
+) -> list[ActivityRecord]:
+    """A project's rows after (after_seq, after_id), oldest first by (seq, id)."""
+    found = conn.execute(
+        f"SELECT {_COLUMNS} FROM activity_log WHERE project_id = ?"
+        " AND (seq > ? OR (seq = ? AND id > ?)) ORDER BY seq, id LIMIT ?",
+        (project_id, after_seq, after_seq, after_id, limit),
+    ).fetchall()
+    return [ActivityRecord(*row) for row in found]
+
+
+def project_change(conn: sqlite3.Connection, project_id: str, seq: int) -> list[ActivityRecord]:
+    """Every row one change (one seq) wrote for a project, in the order written."""
+    found = conn.execute(
+        f"SELECT {_COLUMNS} FROM activity_log WHERE project_id = ? AND seq = ? ORDER BY id",
+        (project_id, seq),
+    ).fetchall()
+    return [ActivityRecord(*row) for row in found]

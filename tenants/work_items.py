@@ -469,3 +469,12 @@ def restore_many(
         f"UPDATE {table} SET {_RESTORE_STAMP} WHERE id = ? AND deleted_at IS NOT NULL",
         [(now_ms, actor_id, entity_id) for entity_id in ids],
     )
+
+
+def get_by_number(conn: sqlite3.Connection, project_id: str, number: int) -> WorkItemRecord | None:
+    """The live item numbered `number` in the project (PM-7 is project PM, number 7)."""
+    row = conn.execute(
+        f"{_SELECT} WHERE w.project_id = ? AND w.number = ? AND w.deleted_at IS NULL",
+        (project_id, number),
+    ).fetchone()
+    return rows.to_record(WorkItemRecord, row)
