@@ -353,6 +353,7 @@ class WebSocketProtocol(WebSocketsSansIOProtocol):
         super().__init__(config, server_state, app_state, _loop)
         self.close_timeout = self.limits.close_timeout
         self.queue = Inbox()  # type: ignore[assignment]
+        self.writable = Writable()  # type: ignore[assignment]
         self.frame_sink = Frames(self)
         self._queued_bytes = 0
         self._read_ahead = max(config.ws_max_size, 64 * 1024)
@@ -468,10 +469,24 @@ class WebSocketProtocol(WebSocketsSansIOProtocol):
             self._close_now(message.get("code", 1000), message.get("reason") or "")
             return
         await super().send(message)
+        if message["type"] == "websocket.accept" and self.handshake_complete:
+            self._forget_handshake()
         if message["type"] == "websocket.http.response.body" and not message.get("more_body"):
             # A denial response ends the handshake; uvicorn does not mark it, and then logs
             # an ERROR for every refused upgrade when the app returns.
             self.handshake_complete = True
+
+    def _forget_handshake(self) -> None:
+        """uvicorn keeps the upgrade's request and response, and the scope its headers, for
+        the socket's whole life: about 4 KiB per idle connection, the bearer token among
+        them. Nothing reads them after the accept (the app took what it needed first)."""
+        # The websockets parser's suspended frame still holds the request: empty its headers.
+        self.request.headers.clear()
+        self.request = None  # type: ignore[assignment]
+        self.response = None  # type: ignore[assignment]
+        headers = self.scope.get("headers")
+        if isinstance(headers, list):
+            headers.clear()  # in place: Starlette's cached Headers wraps this very list
 
     def _open(self) -> bool:
         return (
@@ -530,6 +545,38 @@ class Inbox:
 
     def qsize(self) -> int:
         return len(self._items)
+
+
+class Writable:
+    """uvicorn's `writable` flag, in place of an asyncio.Event: the same four calls, but no
+    deque of waiters per connection (about 0.7 KiB) until someone waits on a full socket."""
+
+    __slots__ = ("_set", "_waiters")
+
+    def __init__(self) -> None:
+        self._set = True
+        self._waiters: list[asyncio.Future[None]] | None = None
+
+    def is_set(self) -> bool:
+        return self._set
+
+    def set(self) -> None:
+        self._set = True
+        waiters, self._waiters = self._waiters, None
+        for waiter in waiters or ():
+            if not waiter.done():
+                waiter.set_result(None)
+
+    def clear(self) -> None:
+        self._set = False
+
+    async def wait(self) -> None:
+        while not self._set:
+            waiter = asyncio.get_running_loop().create_future()
+            if self._waiters is None:
+                self._waiters = []
+            self._waiters.append(waiter)
+            await waiter
 
 
 class Frames:
