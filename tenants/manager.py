@@ -18,6 +18,7 @@ from pathlib import Path
 
 from tenants.database import Synchronous, TenantDatabase
 from tenants.errors import InvalidArgument
+from tenants.llm_context import with_seed
 from tenants.migrator import Migration, load_migrations
 from tenants.readers import ReadPool
 
@@ -50,7 +51,8 @@ class TenantDatabases:
         self._read_connections = read_connections
         self._max_open = max(1, max_open)
         self._synchronous = synchronous
-        self._migrations = migrations if migrations is not None else load_migrations()
+        # Migration 0009 seeds llm_context from tenants/llm_context_seed.md (read here).
+        self._migrations = migrations if migrations is not None else with_seed(load_migrations())
         self._open: OrderedDict[str, TenantDatabase] = OrderedDict()
         self._opening: dict[str, asyncio.Future[TenantDatabase]] = {}
         self._closing: set[asyncio.Task[None]] = set()
