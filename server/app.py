@@ -25,6 +25,7 @@ from server.config import Config
 from server.connection import Connection
 from server.hub import Hub
 from server.logs import RefusalLog, log_accept_failures
+from server.mcp_face import McpFace
 from server.rest import mount as rest_mount
 from server.services import Services
 from server.transport import stats_of
@@ -94,6 +95,7 @@ def _refusals(conn: HTTPConnection) -> RefusalLog:
 def create_app(config: Config, *, hub: Hub | None = None) -> Starlette:
     """The application; `hub` replaces the one PM_BROKER_URL picks (a test's twin)."""
     config.check_for_production()
+    mcp = McpFace()
 
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
@@ -105,7 +107,10 @@ def create_app(config: Config, *, hub: Hub | None = None) -> Starlette:
             asyncio.get_running_loop(), stats.refusals if stats else RefusalLog()
         )
         try:
-            yield
+            # The MCP session manager ends (cancelling any tool call left) before the
+            # databases close.
+            async with mcp.run():
+                yield
         finally:
             restore_loop_handler()
             await services.close()
@@ -122,6 +127,7 @@ def create_app(config: Config, *, hub: Hub | None = None) -> Starlette:
             Route("/healthz", healthz),
             WebSocketRoute("/ws", websocket_endpoint),
             rest_mount(),
+            mcp.route(),
         ],
         middleware=middleware,
         lifespan=lifespan,
