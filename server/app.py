@@ -118,7 +118,17 @@ def create_app(config: Config, *, hub: Hub | None = None) -> Starlette:
     # CORS covers the HTTP routes a browser page may fetch; the WebSocket has its own
     # Origin check (PM_ALLOWED_ORIGINS) at the upgrade.
     middleware = (
-        [Middleware(CORSMiddleware, allow_origins=list(config.cors_origins), allow_methods=["GET"])]
+        [
+            Middleware(
+                CORSMiddleware,
+                allow_origins=list(config.cors_origins),
+                allow_methods=["GET"],
+                # The read API takes the bearer token in a header, so a page's preflight
+                # must be allowed to send it, and may read the seq, epoch and ETag back.
+                allow_headers=["Authorization", "If-None-Match"],
+                expose_headers=["PM-Seq", "PM-Epoch", "ETag"],
+            )
+        ]
         if config.cors_origins
         else []
     )

@@ -6,7 +6,8 @@ import asyncio
 import json
 from pathlib import Path
 
-from hamcrest import assert_that, equal_to, has_entries
+import httpx
+from hamcrest import assert_that, contains_string, equal_to, has_entries
 
 from tests.server_fixture import make_config, run_server
 
@@ -52,3 +53,34 @@ async def test_given_no_cors_origins_when_a_page_fetches_healthz_then_no_cors_he
 
     assert_that(status, equal_to("HTTP/1.1 200 OK"))
     assert_that("access-control-allow-origin" in headers, equal_to(False))
+
+
+async def test_given_cors_origins_when_a_page_preflights_the_read_api_then_its_token_may_go(
+    tmp_path: Path,
+) -> None:
+    config = make_config(tmp_path, cors_origins=("https://board.example",))
+    async with run_server(config) as server:
+        async with httpx.AsyncClient(base_url=server.http_url) as client:
+            preflight = await client.options(
+                "/api/v1/projects",
+                headers={
+                    "Origin": "https://board.example",
+                    "Access-Control-Request-Method": "GET",
+                    "Access-Control-Request-Headers": "authorization",
+                },
+            )
+            answer = await client.get(
+                "/api/v1/projects",
+                headers={
+                    "Origin": "https://board.example",
+                    "Authorization": f"Bearer {server.token()}",
+                },
+            )
+
+    assert_that(preflight.status_code, equal_to(200))
+    assert_that(
+        preflight.headers.get("access-control-allow-headers", "").lower(),
+        contains_string("authorization"),
+    )
+    assert_that(answer.status_code, equal_to(200))
+    assert_that(answer.headers.get("access-control-expose-headers", ""), contains_string("PM-Seq"))
