@@ -15,7 +15,7 @@ from scripts.bench import machine, report
 from scripts.bench.figures import FIGURES, summarize
 from scripts.bench.plan import FULL, QUICK
 from scripts.bench.procs import REPO
-from scripts.bench.runs import durable, fanout, idle, resume, throughput
+from scripts.bench.runs import context, durable, fanout, idle, resume, throughput
 from scripts.bench.runs.side import Pair
 from scripts.bench.workspace import SERVER_DEFAULTS, Workspace, raise_open_files
 
@@ -26,6 +26,7 @@ WORKLOADS: dict[str, ModuleType] = {
     "resume": resume,
     "fanout": fanout,
     "idle": idle,
+    "context": context,
 }
 FIGURES_OF = {
     "throughput": ["command_throughput", "command_throughput_16_tenants"],
@@ -33,6 +34,7 @@ FIGURES_OF = {
     "resume": ["resume", "write_latency_under_read"],
     "fanout": ["fanout_1000", "fanout_p99_ms"],
     "idle": ["idle_kib_per_connection"],
+    "context": ["context_10k_json_ms", "context_10k_markdown_ms"],
 }
 
 

@@ -110,6 +110,24 @@ FIGURES = [
         "5,000 subscribed connections answering Ping, RSS growth",
         "bare echo's growth per connection",
     ),
+    Figure(
+        "context_10k_json_ms",
+        "ms",
+        "lower",
+        "absolute",
+        None,
+        "GET /api/v1/projects/{id}/context of 10,000 items as JSON, median (body size beside)",
+        "GET /api/v1/projects on the same server",
+    ),
+    Figure(
+        "context_10k_markdown_ms",
+        "ms",
+        "lower",
+        "absolute",
+        None,
+        "the same context as ?format=markdown, median (body size beside)",
+        "GET /api/v1/projects on the same server",
+    ),
 ]
 
 
