@@ -22,7 +22,6 @@ import json
 import sqlite3
 from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from typing import Any, cast
 
 from starlette.requests import Request
@@ -38,6 +37,7 @@ from server.rest import jsonview
 from server.rest.activity import Labels, change_lines, entry_to_proto, erased_comments, labels_for
 from server.rest.api import View, snapshot, wants_markdown
 from server.rest.jsonview import to_json
+from server.rest.markdown import day, duration
 from server.rest.routes import ApiRoute
 from server.services import Services
 from server.wire.dependencies import dependency_to_proto
@@ -299,20 +299,6 @@ def _context_body(
 # --- markdown --------------------------------------------------------------------------------
 
 
-def _day(ms: int) -> str:
-    return datetime.fromtimestamp(ms / 1000, UTC).strftime("%Y-%m-%d")
-
-
-def _duration(seconds: int) -> str:
-    hours, rest = divmod(seconds, 3600)
-    minutes, secs = divmod(rest, 60)
-    if hours:
-        return f"{hours}h {minutes}m"
-    if minutes:
-        return f"{minutes}m"
-    return f"{secs}s"
-
-
 def _one_line(text: str) -> str:
     return " ".join(text.split())
 
@@ -357,8 +343,8 @@ def _sprint_line(stats: sprints_msg.GetSprintStatsResult) -> str:
     state = jsonview.enum_word(pb.SprintState.DESCRIPTOR, sprint.state)
     goal = f"; goal: {_one_line(sprint.goal)}" if sprint.goal else ""
     return (
-        f"- {json.dumps(sprint.name)} {state} {_day(sprint.start_date_ms)}..."
-        f"{_day(sprint.end_date_ms)}: {stats.items_done}/{stats.items_total} items,"
+        f"- {json.dumps(sprint.name)} {state} {day(sprint.start_date_ms)}..."
+        f"{day(sprint.end_date_ms)}: {stats.items_done}/{stats.items_total} items,"
         f" {stats.points_done}/{stats.points_total} points done{goal}"
     )
 
@@ -369,10 +355,10 @@ def _time_lines(context: Context) -> list[str]:
     for total in context.time_totals:
         per_item.setdefault(total.work_item_id, []).append(total)
     overall = sum(t.duration_seconds for t in context.time_totals)
-    lines = ["", f"## Time (finished entries, total {_duration(overall)})"]
+    lines = ["", f"## Time (finished entries, total {duration(overall)})"]
     for item_id, totals in per_item.items():
-        spent = _duration(sum(t.duration_seconds for t in totals))
-        who = ", ".join(f"{t.user_id} {_duration(t.duration_seconds)}" for t in totals)
+        spent = duration(sum(t.duration_seconds for t in totals))
+        who = ", ".join(f"{t.user_id} {duration(t.duration_seconds)}" for t in totals)
         lines.append(f"- {numbers.get(item_id, item_id)} {spent}: {who}")
     return lines
 

@@ -17,7 +17,6 @@ from __future__ import annotations
 import json
 import re
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from typing import Any
 
 from starlette.requests import Request
@@ -32,6 +31,7 @@ from server.rest import jsonview
 from server.rest.activity import Labels, change_lines, labels_for
 from server.rest.api import View, snapshot
 from server.rest.jsonview import to_json
+from server.rest.markdown import duration, when
 from server.rest.routes import ApiRoute
 from server.services import Services
 from server.wire.activity import activity_to_proto
@@ -188,20 +188,6 @@ def body_of(view: ItemView) -> dict[str, Any]:
 # --- markdown --------------------------------------------------------------------------------
 
 
-def _when(ms: int) -> str:
-    return datetime.fromtimestamp(ms / 1000, UTC).strftime("%Y-%m-%d %H:%M UTC")
-
-
-def _duration(seconds: int) -> str:
-    hours, rest = divmod(seconds, 3600)
-    minutes, secs = divmod(rest, 60)
-    if hours:
-        return f"{hours}h {minutes}m"
-    if minutes:
-        return f"{minutes}m"
-    return f"{secs}s"
-
-
 def _indented(text: str, prefix: str) -> list[str]:
     return [prefix + line if line else prefix.rstrip() for line in text.splitlines()]
 
@@ -210,7 +196,7 @@ def _comment_lines(comment: CommentRecord, depth: int) -> list[str]:
     bullet = "  " * depth + "- "
     if comment.deleted_at is not None:
         return [f"{bullet}[deleted comment]"]
-    head = f"{bullet}{comment.author_id} ({_when(comment.created_at)}):"
+    head = f"{bullet}{comment.author_id} ({when(comment.created_at)}):"
     return [head, *_indented(comment.content, "  " * (depth + 1) + "  ")]
 
 
@@ -232,8 +218,8 @@ def markdown_of(view: ItemView) -> str:
     if view.is_blocked:
         lines.append("- blocked: by at least one item not done")
     lines.append(
-        f"- created {_when(item.created_at)} by {item.created_by}; updated"
-        f" {_when(item.updated_at)} by {item.updated_by}; version {item.version}"
+        f"- created {when(item.created_at)} by {item.created_by}; updated"
+        f" {when(item.updated_at)} by {item.updated_by}; version {item.version}"
     )
     if item.description:
         lines += ["", "## Description", "", item.description.rstrip()]
@@ -256,12 +242,12 @@ def markdown_of(view: ItemView) -> str:
     if view.time_entries or view.time_totals:
         total = sum(t.duration_seconds for t in view.time_totals)
         per_user = ", ".join(
-            f"{t.user_id} {_duration(t.duration_seconds)}" for t in view.time_totals
+            f"{t.user_id} {duration(t.duration_seconds)}" for t in view.time_totals
         )
-        summary = f"- total {_duration(total)}" + (f": {per_user}" if per_user else "")
+        summary = f"- total {duration(total)}" + (f": {per_user}" if per_user else "")
         lines += ["", "## Time", "", summary]
         lines += [
-            f"- running: {e.user_id} since {_when(e.started_at)}"
+            f"- running: {e.user_id} since {when(e.started_at)}"
             for e in view.time_entries
             if e.running
         ]
