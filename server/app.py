@@ -137,7 +137,7 @@ def create_app(config: Config, *, hub: Hub | None = None) -> Starlette:
             Route("/healthz", healthz),
             WebSocketRoute("/ws", websocket_endpoint),
             rest_mount(),
-            mcp.route(),
+            *mcp.routes(),
         ],
         middleware=middleware,
         lifespan=lifespan,

@@ -4,7 +4,7 @@ Read-only tools over the same view functions as the REST face (server/rest/), ea
 answering the view's compact markdown followed by a line `seq: <seq> epoch: <epoch>`, the
 tenant's point in history that answer reflects (subscribe with it to follow on).
 
-    POST /mcp ── McpEndpoint: bearer JWT (server/rest/api.authenticate) ── 401 before the SDK
+    POST /mcp, /mcp/ ── McpEndpoint: bearer JWT (rest/api.authenticate), else 401 before the SDK
          └── StreamableHTTPSessionManager (stateless, JSON responses), one per lifespan run
               └── mcp.server.lowlevel.Server: tools/list (TOOLS), tools/call (call_tool)
 
@@ -113,8 +113,8 @@ def _text(args: Arguments, name: str, *, required: bool = False) -> str:
     return value
 
 
-def _int(args: Arguments, name: str) -> int:
-    value = args.get(name)
+def _int(args: Arguments, name: str, default: int = 0) -> int:
+    value = args.get(name, default)
     if not isinstance(value, int) or isinstance(value, bool):
         raise InvalidArgument(f"{name} must be an integer", field=name)
     if not -(2**63) <= value < 2**63:  # SQLite's integers
@@ -230,10 +230,10 @@ TOOLS: tuple[McpTool, ...] = (
         "A project's changes after since_seq, oldest first (0: from the start).",
         {
             "project_id": _PROJECT,
-            "since_seq": ("integer", "the seq of an earlier answer"),
+            "since_seq": ("integer", "the seq of an earlier answer (default 0)"),
             "cursor": _CURSOR,
         },
-        ("project_id", "since_seq"),
+        ("project_id",),
         _changes,
     ),
 )
@@ -298,6 +298,16 @@ class McpEndpoint:
         except PmError as error:  # Unauthenticated: 401 with WWW-Authenticate: Bearer
             await error_response(error)(scope, receive, send)
             return
+        if scope["method"] != "POST":
+            # Stateless: no session to DELETE, and a GET stream would stay open with nothing
+            # ever to carry (every answer comes back on its POST). The spec allows 405 here.
+            response = JSONResponse(
+                {"code": "INVALID_ARGUMENT", "message": "MCP here takes POST only"},
+                405,
+                headers={"Allow": "POST"},
+            )
+            await response(scope, receive, send)
+            return
         manager = self._face.manager
         if manager is None:  # not between the lifespan's start and end
             response = JSONResponse({"code": "INTERNAL", "message": "not serving"}, 503)
@@ -320,9 +330,12 @@ class McpFace:
             if logger.level == logging.NOTSET:
                 logger.setLevel(logging.WARNING)
 
-    def route(self) -> Route:
-        # An ASGI app (not a function) as endpoint: every method reaches it, /mcp exactly.
-        return Route(PATH, McpEndpoint(self))
+    def routes(self) -> list[Route]:
+        """/mcp and /mcp/ alike: Starlette would answer the other one with a 307, and a
+        client that follows it may drop the Authorization header. An ASGI app (not a
+        function) as endpoint: every method reaches it."""
+        endpoint = McpEndpoint(self)
+        return [Route(PATH, endpoint), Route(f"{PATH}/", endpoint)]
 
     @asynccontextmanager
     async def run(self) -> AsyncIterator[None]:

@@ -48,12 +48,17 @@ MCP_HEADERS = {"Accept": "application/json, text/event-stream"}
 
 
 @asynccontextmanager
-async def mcp_session(server: RunningServer, token: str) -> AsyncIterator[ClientSession]:
-    """An initialized SDK client session on /mcp with the bearer token."""
+async def mcp_session(
+    server: RunningServer, token: str, path: str = "/mcp"
+) -> AsyncIterator[ClientSession]:
+    """An initialized SDK client session on /mcp with the bearer token; redirects are
+    errors (a client following one may drop the Authorization header)."""
     async with (
         asyncio.timeout(TIMEOUT),
-        httpx.AsyncClient(headers={"Authorization": f"Bearer {token}"}, timeout=TIMEOUT) as http,
-        streamable_http_client(f"{server.http_url}/mcp", http_client=http) as (read, write, _),
+        httpx.AsyncClient(
+            headers={"Authorization": f"Bearer {token}"}, timeout=TIMEOUT, follow_redirects=False
+        ) as http,
+        streamable_http_client(f"{server.http_url}{path}", http_client=http) as (read, write, _),
         ClientSession(read, write) as session,
     ):
         await session.initialize()
@@ -212,6 +217,19 @@ async def test_given_changes_when_asking_since_0_and_since_the_answer_then_only_
     assert_that(seq_of(nothing), equal_to((given.seq, given.epoch)))
 
 
+async def test_given_changes_when_asking_without_since_seq_then_it_starts_from_0(
+    server: RunningServer, connect: ClientFactory
+) -> None:
+    given = await setup(server, connect)
+
+    async with mcp_session(server, server.token()) as session:
+        everything = await call(session, "changes", project_id=given.project_id)
+        explicit = await call(session, "changes", project_id=given.project_id, since_seq=0)
+
+    assert_that(everything, equal_to(explicit))
+    assert_that(everything, contains_string("PM-3"))
+
+
 async def test_given_another_tenants_project_when_an_agent_asks_for_it_then_it_is_not_found(
     server: RunningServer, connect: ClientFactory
 ) -> None:
@@ -289,3 +307,29 @@ async def test_given_a_token_when_posting_initialize_then_the_sdk_answers_json(
     assert_that(
         response.json()["result"]["serverInfo"], has_entries(name="pm-server", version=is_not(""))
     )
+
+
+async def test_given_a_trailing_slash_when_an_agent_connects_to_mcp_slash_then_no_redirect(
+    server: RunningServer, connect: ClientFactory
+) -> None:
+    given = await setup(server, connect)
+
+    async with mcp_session(server, server.token(), path="/mcp/") as session:
+        text = await call(session, "work_item", ref="PM-1", project_id=given.project_id)
+
+    assert_that(text, starts_with("# PM-1: Checkout"))
+
+
+async def test_given_a_token_when_getting_or_deleting_mcp_then_405_as_it_is_stateless(
+    server: RunningServer,
+) -> None:
+    headers = {**MCP_HEADERS, "Authorization": f"Bearer {server.token()}"}
+    async with httpx.AsyncClient(base_url=server.http_url, timeout=TIMEOUT) as client:
+        get = await client.get("/mcp", headers=headers)
+        delete = await client.delete("/mcp/", headers=headers)
+        anonymous = await client.get("/mcp")
+
+    for response in (get, delete):
+        assert_that(response.status_code, equal_to(405))
+        assert_that(response.headers.get("allow"), equal_to("POST"))
+    assert_that(anonymous.status_code, equal_to(401))
