@@ -21,7 +21,7 @@ from __future__ import annotations
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from contextlib import asynccontextmanager
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from typing import Any
 
 from mcp import types
@@ -128,26 +128,7 @@ def _int(args: Arguments, name: str, default: int = 0) -> int:
 async def _projects(services: Services, principal: Principal, args: Arguments) -> View:
     from server.rest.projects import projects_view
 
-    view = await projects_view(services, principal)
-    return with_project_ids(view)
-
-
-def with_project_ids(view: View) -> View:
-    """The other tools take a project id: list each one the markdown does not show."""
-    render = view.markdown
-    assert render is not None
-    entries = [entry.get("project", entry) for entry in view.body.get("projects", [])]
-
-    def markdown() -> str:
-        text = render()
-        missing = [e for e in entries if isinstance(e, dict) and str(e.get("id", "")) not in text]
-        if not missing:
-            return text
-        lines = ["", "## Project ids", ""]
-        lines += [f"- {e.get('key', '')}: {e.get('id', '')}" for e in missing]
-        return text.rstrip("\n") + "\n" + "\n".join(lines) + "\n"
-
-    return replace(view, markdown=markdown)
+    return await projects_view(services, principal)
 
 
 async def _project_context(services: Services, principal: Principal, args: Arguments) -> View:

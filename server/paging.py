@@ -49,6 +49,19 @@ def page_size(requested: int) -> int:
     return min(requested, MAX_PAGE_SIZE)
 
 
+def _list_of(command: Message) -> bytes:
+    """What a command's tokens are bound to: its type and every field but the page fields."""
+    filters = type(command)()
+    filters.CopyFrom(command)
+    for name in _PAGE_FIELDS:
+        filters.ClearField(name)
+    return (
+        command.DESCRIPTOR.full_name.encode()
+        + b"\0"
+        + filters.SerializeToString(deterministic=True)
+    )
+
+
 def invalid_token() -> InvalidArgument:
     """The error of a page token that is not one this server issued for this list."""
     return InvalidArgument("page_token is not valid", field="page_token")
@@ -70,13 +83,21 @@ class Paging:
     # --- tokens ---------------------------------------------------------------------------
 
     def token(self, command: Message, cursor: dict[str, Any]) -> str:
-        raw = json.dumps(cursor, separators=(",", ":"), sort_keys=True).encode()
-        return f"{_b64(raw)}.{_b64(self._mac(command, raw))}"
+        return self.scoped_token(_list_of(command), cursor)
 
     def cursor(self, command: Message, **fields: type) -> dict[str, Any] | None:
         """The cursor of the command's page_token, each named field present with its type
         and in range; None for the first page. Anything else is INVALID_ARGUMENT."""
         token = str(getattr(command, "page_token"))  # noqa: B009  (every list command has it)
+        return self.scoped_cursor(_list_of(command), token, **fields)
+
+    def scoped_token(self, scope: bytes, cursor: dict[str, Any]) -> str:
+        """A token for a list named by `scope` (its kind and filters) rather than by a
+        command: the REST views' cursors."""
+        raw = json.dumps(cursor, separators=(",", ":"), sort_keys=True).encode()
+        return f"{_b64(raw)}.{_b64(self._mac(scope, raw))}"
+
+    def scoped_cursor(self, scope: bytes, token: str, **fields: type) -> dict[str, Any] | None:
         if not token:
             return None
         if len(token) > MAX_TOKEN_CHARS or token.count(".") != 1:
@@ -87,7 +108,7 @@ class Paging:
             given = _unb64(mac)
         except (binascii.Error, ValueError):
             raise invalid_token() from None
-        if not hmac.compare_digest(given, self._mac(command, raw)):
+        if not hmac.compare_digest(given, self._mac(scope, raw)):
             raise invalid_token()
         try:
             cursor = json.loads(raw)
@@ -100,15 +121,9 @@ class Paging:
                 raise invalid_token()
         return cursor
 
-    def _mac(self, command: Message, raw: bytes) -> bytes:
-        scope = type(command)()
-        scope.CopyFrom(command)
-        for name in _PAGE_FIELDS:
-            scope.ClearField(name)
+    def _mac(self, scope: bytes, raw: bytes) -> bytes:
         digest = hmac.new(self._key, digestmod=hashlib.sha256)
-        digest.update(command.DESCRIPTOR.full_name.encode())
-        digest.update(b"\0")
-        digest.update(scope.SerializeToString(deterministic=True))
+        digest.update(scope)
         digest.update(b"\0")
         digest.update(raw)
         return digest.digest()[:_MAC_BYTES]

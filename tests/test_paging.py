@@ -15,7 +15,7 @@ from hypothesis import strategies as st
 from pm.v1 import entities_pb2 as pb
 from pm.v1 import projects_pb2 as projects_msg
 from pm.v1 import work_items_pb2 as items_msg
-from server.paging import Paging
+from server.paging import Paging, _list_of
 from tenants.errors import InvalidArgument
 
 KEY = b"k" * 32
@@ -74,7 +74,7 @@ def _signed(cursor: object) -> str:
     paging = Paging(KEY, 10_000)
     raw = json.dumps(cursor).encode()
     body = base64.urlsafe_b64encode(raw).decode().rstrip("=")
-    mac = paging._mac(projects_msg.ListProjects(), raw)
+    mac = paging._mac(_list_of(projects_msg.ListProjects()), raw)
     return f"{body}.{base64.urlsafe_b64encode(mac).decode().rstrip('=')}"
 
 
@@ -110,7 +110,7 @@ def test_given_an_out_of_range_or_mistyped_int_when_decoded_then_invalid_argumen
     token = (
         base64.urlsafe_b64encode(raw).decode().rstrip("=")
         + "."
-        + base64.urlsafe_b64encode(paging._mac(command, raw)).decode().rstrip("=")
+        + base64.urlsafe_b64encode(paging._mac(_list_of(command), raw)).decode().rstrip("=")
     )
 
     error = _refused(paging, projects_msg.ListProjects(page_token=token), before=int)

@@ -26,12 +26,21 @@ from typing import Any
 
 from starlette.requests import Request
 
-from pm.v1 import activity_pb2 as activity_msg
 from pm.v1 import entities_pb2 as pb
 from server.auth import Principal
 from server.commands import ReadContext
 from server.handlers.projects import load_project
-from server.rest.api import View, query_int, query_text, snapshot
+from server.rest.api import (
+    MAX_CURSOR_CHARS,
+    View,
+    invalid_cursor,
+    list_scope,
+    next_cursor,
+    query_int,
+    query_text,
+    read_cursor,
+    snapshot,
+)
 from server.rest.jsonview import enum_word, ref, to_json
 from server.rest.routes import ApiRoute
 from server.services import Services
@@ -51,10 +60,8 @@ from tenants.errors import InvalidArgument
 
 DEFAULT_LIMIT = 100
 MAX_LIMIT = 500
-MAX_CURSOR_CHARS = 1024
 # GetActivity never names an entity and a project at once, so no WebSocket page token is
 # scoped like this: a token of the one is never valid for the other.
-_SCOPE = "rest.activity_since"
 _LAST_ID = 2**63 - 1
 # Bookkeeping a reader of the markdown does not need (a move changes the rank too).
 _QUIET_FIELDS = frozenset({"rank"})
@@ -252,31 +259,14 @@ class ActivityPage:
     labels: Labels
 
 
-def _scope(project_id: str, since_seq: int, cursor: str) -> activity_msg.GetActivity:
-    """The list a cursor belongs to, for Paging's MAC: this project after this since_seq."""
-    return activity_msg.GetActivity(
-        entity_type=_SCOPE, entity_id=str(since_seq), project_id=project_id, page_token=cursor
-    )
-
-
-def _invalid_cursor() -> InvalidArgument:
-    return InvalidArgument("cursor is not valid", field="cursor")
-
-
-def _start(ctx: ReadContext, scope: activity_msg.GetActivity, since_seq: int) -> tuple[int, int]:
+def _start(ctx: ReadContext, scope: bytes, cursor: str, since_seq: int) -> tuple[int, int]:
     """The (seq, id) the page starts after."""
-    if not scope.page_token:
+    found = read_cursor(ctx, scope, cursor, s=int, i=int)
+    if found is None:
         return since_seq, _LAST_ID
-    if len(scope.page_token) > MAX_CURSOR_CHARS:
-        raise _invalid_cursor()
-    try:
-        cursor = ctx.paging.cursor(scope, s=int, i=int)
-    except InvalidArgument:
-        raise _invalid_cursor() from None
-    assert cursor is not None
-    if cursor["s"] <= since_seq or cursor["i"] <= 0:
-        raise _invalid_cursor()
-    return int(cursor["s"]), int(cursor["i"])
+    if found["s"] <= since_seq or found["i"] <= 0:
+        raise invalid_cursor()
+    return int(found["s"]), int(found["i"])
 
 
 def whole_changes(
@@ -320,15 +310,15 @@ async def activity_view(
 
     def read(ctx: ReadContext) -> ActivityPage:
         project = load_project(ctx, project_id)
-        scope = _scope(project.id, since_seq, cursor)
-        after_seq, after_id = _start(ctx, scope, since_seq)
+        scope = list_scope("activity", project.id, since_seq)
+        after_seq, after_id = _start(ctx, scope, cursor, since_seq)
         found = activity.project_activity_after(
             ctx.conn, project.id, after_seq=after_seq, after_id=after_id, limit=limit + 1
         )
         page, more = whole_changes(ctx.conn, project.id, found, limit)
         token = ""
         if more:
-            token = ctx.paging.token(scope, {"s": page[-1].seq, "i": page[-1].id})
+            token = next_cursor(ctx, scope, {"s": page[-1].seq, "i": page[-1].id})
         return ActivityPage(
             project.id,
             project.key,

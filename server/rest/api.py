@@ -143,6 +143,38 @@ def wants_markdown(request: Request) -> bool:
     return fmt == "markdown"
 
 
+# --- cursors ------------------------------------------------------------------------------
+
+MAX_CURSOR_CHARS = 1024
+
+
+def list_scope(name: str, *filters: object) -> bytes:
+    """What a REST list's cursors are bound to: the list and its filters, so a cursor of
+    another list, project or query is refused."""
+    return "\0".join([f"rest.{name}", *(str(f) for f in filters)]).encode()
+
+
+def read_cursor(
+    ctx: ReadContext, scope: bytes, cursor: str, **fields: type
+) -> dict[str, Any] | None:
+    """The values of a `cursor` parameter this tenant signed for this scope; None for the
+    first page. Anything else is INVALID_ARGUMENT on `cursor`."""
+    if len(cursor) > MAX_CURSOR_CHARS:
+        raise invalid_cursor()
+    try:
+        return ctx.paging.scoped_cursor(scope, cursor, **fields)
+    except InvalidArgument:
+        raise invalid_cursor() from None
+
+
+def next_cursor(ctx: ReadContext, scope: bytes, values: dict[str, Any]) -> str:
+    return ctx.paging.scoped_token(scope, values)
+
+
+def invalid_cursor() -> InvalidArgument:
+    return InvalidArgument("cursor is not valid", field="cursor")
+
+
 # --- the REST face ---------------------------------------------------------------------------
 
 Handler = Callable[[Request, Services, Principal], Awaitable[View]]

@@ -22,11 +22,20 @@ from typing import Any
 
 from starlette.requests import Request
 
-from pm.v1 import activity_pb2 as activity_msg
 from server.auth import Principal
 from server.commands import ReadContext
 from server.handlers.projects import load_project
-from server.rest.api import View, query_int, query_text, snapshot
+from server.rest.api import (
+    MAX_CURSOR_CHARS,
+    View,
+    invalid_cursor,
+    list_scope,
+    next_cursor,
+    query_int,
+    query_text,
+    read_cursor,
+    snapshot,
+)
 from server.rest.routes import ApiRoute
 from server.services import Services
 from tenants import search
@@ -36,11 +45,9 @@ from tenants.search import SearchHit
 DEFAULT_LIMIT = 20
 MAX_LIMIT = 100
 MAX_QUERY_CHARS = 500
-MAX_CURSOR_CHARS = 1024
 # Hits past this many are not reachable by paging (refine the query instead).
 MAX_OFFSET = 10_000
 # No WebSocket list is scoped like this, so a page token of one is never valid for the other.
-_SCOPE = "rest.search"
 
 
 @dataclass(frozen=True)
@@ -50,30 +57,13 @@ class SearchPage:
     next_cursor: str
 
 
-def _scope(q: str, project_id: str, cursor: str) -> activity_msg.GetActivity:
-    """The list a cursor belongs to, for Paging's MAC: this query in this project (or all)."""
-    return activity_msg.GetActivity(
-        entity_type=_SCOPE, entity_id=q, project_id=project_id, page_token=cursor
-    )
-
-
-def _invalid_cursor() -> InvalidArgument:
-    return InvalidArgument("cursor is not valid", field="cursor")
-
-
-def _offset(ctx: ReadContext, scope: activity_msg.GetActivity) -> int:
-    if not scope.page_token:
+def _offset(ctx: ReadContext, scope: bytes, cursor: str) -> int:
+    found = read_cursor(ctx, scope, cursor, o=int)
+    if found is None:
         return 0
-    if len(scope.page_token) > MAX_CURSOR_CHARS:
-        raise _invalid_cursor()
-    try:
-        cursor = ctx.paging.cursor(scope, o=int)
-    except InvalidArgument:
-        raise _invalid_cursor() from None
-    assert cursor is not None
-    offset = int(cursor["o"])
+    offset = int(found["o"])
     if not 0 < offset <= MAX_OFFSET:
-        raise _invalid_cursor()
+        raise invalid_cursor()
     return offset
 
 
@@ -130,14 +120,14 @@ async def search_view(
         if project_id:
             project = load_project(ctx, project_id)
             project_key, scoped_id = project.key, project.id
-        scope = _scope(q, scoped_id or "", cursor)
-        offset = _offset(ctx, scope)
+        scope = list_scope("search", q, scoped_id or "")
+        offset = _offset(ctx, scope, cursor)
         found = search.search(ctx.conn, q, project_id=scoped_id, limit=limit + 1, offset=offset)
         hits = found[:limit]
         following = offset + len(hits)
         token = ""
         if len(found) > limit and following <= MAX_OFFSET:
-            token = ctx.paging.token(scope, {"o": following})
+            token = next_cursor(ctx, scope, {"o": following})
         return SearchPage(project_key, hits, token)
 
     shot = await snapshot(services, principal, read)
