@@ -35,6 +35,7 @@ from starlette.types import Receive, Scope, Send
 import server
 from server.auth import Principal
 from server.rest.api import View, authenticate, error_response
+from server.rest.encoding import rendered
 from server.services import Services
 from tenants.errors import InvalidArgument, PmError
 
@@ -134,7 +135,9 @@ async def _projects(services: Services, principal: Principal, args: Arguments) -
 async def _project_context(services: Services, principal: Principal, args: Arguments) -> View:
     from server.rest.projects import project_context_view
 
-    return await project_context_view(services, principal, _text(args, "project_id", required=True))
+    project_id = _text(args, "project_id", required=True)
+    # The tool answers markdown only: 10,000 items are not converted to JSON for nothing.
+    return await project_context_view(services, principal, project_id, with_body=False)
 
 
 async def _work_item(services: Services, principal: Principal, args: Arguments) -> View:
@@ -220,10 +223,11 @@ TOOLS: tuple[McpTool, ...] = (
 )
 
 
-def answer(view: View) -> str:
-    """The view's markdown, then the seq and epoch it reflects."""
+async def answer(view: View) -> str:
+    """The view's markdown (rendered off the event loop), then the seq and epoch it reflects."""
     assert view.markdown is not None, "every MCP tool's view has a markdown form"
-    return f"{view.markdown().rstrip()}\n\nseq: {view.seq} epoch: {view.epoch}\n"
+    markdown = await rendered(view.markdown)
+    return f"{markdown.rstrip()}\n\nseq: {view.seq} epoch: {view.epoch}\n"
 
 
 def _result(text: str, *, error: bool = False) -> types.CallToolResult:
@@ -251,7 +255,7 @@ def build_server(tools: tuple[McpTool, ...] = TOOLS) -> Server[Any, Request]:
             return _result("UNAUTHENTICATED: no caller", error=True)
         try:
             view = await tool.run(caller.services, caller.principal, arguments)
-            return _result(answer(view))
+            return _result(await answer(view))
         except PmError as error:
             field = f" (field {error.field})" if error.field else ""
             return _result(f"{error.code.name}: {error.message}{field}", error=True)

@@ -36,9 +36,10 @@ def uvicorn_config(app: Starlette, config: Config, **overrides: Any) -> uvicorn.
         "h11_max_incomplete_event_size": MAX_HEAD_BYTES,
         "log_config": uvicorn_log_config(),
         "lifespan": "on",
-        # The plain asyncio loop, even where uvloop happens to be installed: measured, uvloop
-        # gave the server nothing (docs/architecture.md) and would make runs differ by host.
-        "loop": "asyncio",
+        # The plain asyncio loop, even where uvloop happens to be installed (measured, uvloop
+        # gave the server nothing: docs/architecture.md), with a selector that tells read
+        # threads when the loop is busy (server/eventloop.py).
+        "loop": "server.eventloop:new_loop",
         "timeout_graceful_shutdown": config.graceful_shutdown_seconds,
     }
     settings.update(overrides)

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from tenants import entities, rows
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class ActivityItem:
     """One row to write: a created/deleted entity, or one changed field."""
 
@@ -21,7 +21,7 @@ class ActivityItem:
     new_json: str | None = None
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class ActivityRecord:
     id: int
     entity_type: str

@@ -15,7 +15,7 @@ _STAMP = (
 _ITEMS_OF_PROJECT = "SELECT id FROM work_items WHERE project_id = ?"
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class CascadeResult:
     """What a project delete removed, so the caller can log one activity row per entity."""
 

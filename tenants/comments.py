@@ -21,7 +21,7 @@ _VISIBLE_TOP_LEVEL = (
 )
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class CommentRecord:
     id: str
     work_item_id: str
@@ -38,7 +38,7 @@ class CommentRecord:
     row_order: int
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Thread:
     comment: CommentRecord
     replies: list[CommentRecord]

@@ -19,7 +19,7 @@ BLOCKS = "blocks"
 RELATES_TO = "relates_to"
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class DependencyRecord:
     id: str
     from_item_id: str

@@ -21,7 +21,7 @@ from tenants.work_items import WorkItemRecord
 _ITEMS_OF_PROJECT = "SELECT id FROM work_items WHERE project_id = ?"
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class EntityKind:
     # snake_case, as the activity log, the API and Error.current name it
     name: str

@@ -13,7 +13,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class StoredEvent:
     seq: int
     project_ids: tuple[str, ...]
@@ -70,7 +70,7 @@ def replayable(conn: sqlite3.Connection, since_seq: int) -> bool:
     return since_seq >= current_seq(conn) or since_seq + 1 >= first_retained_seq(conn)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Extent:
     """What a replay would send: how many events, the last one's seq, their payload bytes."""
 

@@ -26,7 +26,7 @@ _CATEGORY = re.compile(r"^# ([a-z][a-z_]*)\s*$")
 _ENTRY = re.compile(r"^## (.+?) \{type=([a-z][a-z_]*) priority=(\d{1,3})\}\s*$")
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class ContextEntry:
     id: int
     category: str

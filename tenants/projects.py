@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from tenants import rows
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class ProjectRecord:
     id: str
     key: str

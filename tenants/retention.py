@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from tenants import event_log, processed_requests
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class RetentionPolicy:
     keep_events: int
     max_age_ms: int
@@ -27,7 +27,7 @@ class RetentionPolicy:
         return now_ms - max(self.max_age_ms, self.min_age_ms)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Pruned:
     events: int
     requests: int

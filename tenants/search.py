@@ -73,7 +73,7 @@ _SNIPPETS = {
 }
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class SearchHit:
     kind: str  # "work_item" or "comment"
     work_item_id: str

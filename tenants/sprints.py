@@ -17,7 +17,7 @@ OPEN_STATES = frozenset({"planned", "active"})
 DONE_STATUS = "done"
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class SprintRecord:
     id: str
     project_id: str
@@ -37,7 +37,7 @@ class SprintRecord:
     deleted_by: str | None
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class SprintStats:
     items_total: int
     items_done: int

@@ -15,7 +15,7 @@ DEFAULT_LANES = (
 )
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class SwimLaneRecord:
     id: str
     project_id: str

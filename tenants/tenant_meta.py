@@ -6,7 +6,7 @@ import sqlite3
 from dataclasses import dataclass
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class TenantMeta:
     # A random id made with the file; a restore makes a new one.
     epoch: str

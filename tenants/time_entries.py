@@ -19,7 +19,7 @@ _SELECT = (
 )
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class TimeEntryRecord:
     id: str
     work_item_id: str
@@ -42,7 +42,7 @@ class TimeEntryRecord:
         return self.ended_at is None
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class TimeTotal:
     work_item_id: str
     user_id: str

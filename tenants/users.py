@@ -18,7 +18,7 @@ from tenants import rows
 MAX_ID_CHARS = 200
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class UserRecord:
     id: str
     name: str

@@ -6,13 +6,14 @@ import sqlite3
 from dataclasses import dataclass
 
 from tenants import rows
+from tenants.readers import fetch_all, yield_gil
 
 _SELECT = (
     "SELECT w.*, p.key AS project_key FROM work_items w JOIN projects p ON p.id = w.project_id"
 )
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class WorkItemRecord:
     id: str
     project_id: str
@@ -305,7 +306,7 @@ def child_types(conn: sqlite3.Connection, item_id: str) -> set[str]:
     return {str(row[0]) for row in found}
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class ItemFilter:
     """ListWorkItems filters; None means "any"."""
 
@@ -316,7 +317,7 @@ class ItemFilter:
     parent_id: str | None = None
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class LanePosition:
     """Where an item sits in a project's board: lane order, then rank, then id."""
 
@@ -356,22 +357,25 @@ def list_for_project(
     if after is not None:
         clauses.append("(lane_position, w.rank, w.id) > (?, ?, ?)")
         params.extend((after.lane, after.rank, after.id))
-    found = conn.execute(
-        f"SELECT * FROM (SELECT w.*, p.key AS project_key, {_LANE_ORDER} AS lane_position"
-        " FROM work_items w JOIN projects p ON p.id = w.project_id) w"
-        f" WHERE {' AND '.join(clauses)}"
-        " ORDER BY lane_position, w.rank, w.id LIMIT ?",
-        (*params, limit),
-    ).fetchall()
+    found = fetch_all(
+        conn.execute(
+            f"SELECT * FROM (SELECT w.*, p.key AS project_key, {_LANE_ORDER} AS lane_position"
+            " FROM work_items w JOIN projects p ON p.id = w.project_id) w"
+            f" WHERE {' AND '.join(clauses)}"
+            " ORDER BY lane_position, w.rank, w.id LIMIT ?",
+            (*params, limit),
+        )
+    )
     result = []
-    for row in found:
+    for index, row in enumerate(found):
+        yield_gil(index)  # a whole project's items, on a read thread
         record = rows.to_record(WorkItemRecord, row)
         assert record is not None
         result.append((record, LanePosition(int(row["lane_position"]), record.rank, record.id)))
     return result
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class DeletedDependency:
     """A dependency row as delete and restore see it (the dependency commands own the rest)."""
 

@@ -22,6 +22,7 @@ from starlette.responses import JSONResponse, PlainTextResponse, Response
 from server.auth import Principal, extract_credentials
 from server.commands import ReadContext, now_ms
 from server.paging import Paging
+from server.rest.encoding import json_bytes, rendered
 from server.services import Services
 from tenants import event_log
 from tenants.errors import ErrorCode, InvalidArgument, PmError
@@ -207,9 +208,12 @@ def endpoint(handler: Handler) -> Callable[[Request], Awaitable[Response]]:
                     seq_headers=headers,
                 )
             return PlainTextResponse(
-                view.markdown(), media_type="text/markdown; charset=utf-8", headers=headers
+                await rendered(view.markdown),
+                media_type="text/markdown; charset=utf-8",
+                headers=headers,
             )
-        return JSONResponse({**view.body, "seq": view.seq, "epoch": view.epoch}, headers=headers)
+        body = await json_bytes({**view.body, "seq": view.seq, "epoch": view.epoch})
+        return Response(body, media_type="application/json", headers=headers)
 
     serve.__name__ = handler.__name__
     serve.__doc__ = handler.__doc__

@@ -9,6 +9,7 @@ same descriptors by the same rules, so the OpenAPI document cannot drift from th
 
 from __future__ import annotations
 
+import functools
 import re
 from typing import Any
 
@@ -30,6 +31,7 @@ _INTEGERS = {
 _NUMBERS = {FieldDescriptor.TYPE_DOUBLE, FieldDescriptor.TYPE_FLOAT}
 
 
+@functools.cache
 def _prefix(enum: EnumDescriptor) -> str:
     """WorkItemType -> WORK_ITEM_TYPE_"""
     return re.sub(r"(?<!^)(?=[A-Z])", "_", enum.name).upper() + "_"

@@ -49,7 +49,7 @@ from tenants import activity, projects, rows, sprints, swim_lanes, users, work_i
 from tenants.activity import ActivityRecord
 from tenants.dependencies import BLOCKS, DependencyRecord
 from tenants.projects import ProjectRecord
-from tenants.readers import yield_gil
+from tenants.readers import fetch_all, yield_gil
 from tenants.swim_lanes import SwimLaneRecord
 from tenants.time_entries import TimeTotal
 from tenants.users import UserRecord
@@ -183,7 +183,7 @@ class Context:
 def _dependencies(
     conn: sqlite3.Connection, project_id: str, items: dict[str, WorkItemRecord]
 ) -> list[Link]:
-    found = conn.execute(_PROJECT_DEPENDENCIES, (project_id,)).fetchall()
+    found = fetch_all(conn.execute(_PROJECT_DEPENDENCIES, (project_id,)))
     links = []
     for dependency in rows.to_records(DependencyRecord, found):
         ends = []
@@ -333,6 +333,7 @@ def _tree_lines(context: Context, blockers: dict[str, list[str]]) -> list[str]:
     stack = [(item, 0) for item in reversed(children.get(None, []))]
     while stack:
         item, depth = stack.pop()
+        yield_gil(len(lines))  # rendered off the loop, thousands of lines: let writes in
         lines.append("  " * depth + "- " + _item_line(item, context, blockers))
         stack += [(child, depth + 1) for child in reversed(children.get(item.id, []))]
     return lines

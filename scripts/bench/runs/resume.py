@@ -1,7 +1,8 @@
 """resume and write_latency_under_read, on one seeded server run (a project, 10,000 items
 and so 10,000 events): the replay of them all to one client, then the writer's p99 alone
-and while another client of the tenant replays and lists in a loop. The resume baseline,
-the bare push of as many frames of the size the server sent, runs in its own process."""
+and while another client of the tenant replays, lists and reads the REST context (JSON and
+markdown) in a loop. The resume baseline, the bare push of as many frames of the size the
+server sent, runs in its own process."""
 
 from __future__ import annotations
 
@@ -107,6 +108,7 @@ def _latency(ws: Workspace, service: Service, token: str, project: str) -> dict[
             "token": token,
             "project_id": project,
             "page_size": ws.profile.list_page_size,
+            "context_url": f"http://127.0.0.1:{service.port}/api/v1/projects/{project}/context",
             "max_ms": 600_000,
             "timeout_ms": REPLAY_TIMEOUT_MS,
         },
@@ -133,9 +135,11 @@ def _latency(ws: Workspace, service: Service, token: str, project: str) -> dict[
     side.details = {
         **_latency_details(busy.result),
         "reader_cpu": share(reader.pid, first, last),
-        "reader": {k: v for k, v in reads.items() if k not in ("replay_ms", "list_ms")},
+        "reader": {k: v for k, v in reads.items() if not k.endswith("_ms")},
         "reader_replay_ms": _rounded(reads.get("replay_ms")),
         "reader_list_ms": _rounded(reads.get("list_ms")),
+        "reader_context_json_ms": _rounded(reads.get("context_json_ms")),
+        "reader_context_markdown_ms": _rounded(reads.get("context_markdown_ms")),
     }
     baseline = measured(alone, alone.result["latency"]["p99"], service.pid)
     baseline.details = _latency_details(alone.result)
@@ -195,5 +199,6 @@ def recorded(profile: Profile) -> dict[str, Any]:
         "writer_window_ms": profile.writer_ms,
         "latency_from": "each command's scheduled send time (coordinated omission counted)",
         "reader": f"new connection: Subscribe since_seq=0, then ListWorkItems page_size"
-        f" {profile.list_page_size} to the end, in a loop",
+        f" {profile.list_page_size} to the end, then GET the project's context as JSON and"
+        " as markdown, in a loop",
     }

@@ -1,5 +1,6 @@
 // The read load beside the writer: again and again, a new connection of the same tenant
-// replays every event (since_seq = 0) and then lists every item page by page. Runs until
+// replays every event (since_seq = 0), lists every item page by page, and then (given
+// spec.context_url) GETs the project's REST context as JSON and as markdown. Runs until
 // the orchestrator closes our stdin (or max_ms passes).
 import { Connection } from "../connection.mjs";
 import { toNumber } from "../proto.mjs";
@@ -13,22 +14,43 @@ export async function run(spec) {
   });
   process.stdin.resume();
   const stopAt = nowMs() + spec.max_ms;
-  const totals = { rounds: 0, events: 0, items: 0, pages: 0, replay_ms: [], list_ms: [] };
+  const totals = {
+    rounds: 0,
+    events: 0,
+    items: 0,
+    pages: 0,
+    context_bytes: 0,
+    replay_ms: [],
+    list_ms: [],
+    context_json_ms: [],
+    context_markdown_ms: [],
+  };
+  const steps = new Set(spec.steps ?? ["replay", "list", "context_json", "context_markdown"]);
   let first = true;
   while (!stopped && nowMs() < stopAt) {
     const conn = await Connection.open(spec.url, { token: spec.token });
     try {
       if (first) mark("reading");
       first = false;
-      const replayStarted = nowMs();
-      totals.events += await replayAll(conn, spec);
-      totals.replay_ms.push(nowMs() - replayStarted);
-      if (stopped) break;
-      const listStarted = nowMs();
-      const listed = await listAll(conn, spec);
-      totals.list_ms.push(nowMs() - listStarted);
-      totals.items += listed.items;
-      totals.pages += listed.pages;
+      if (steps.has("replay")) {
+        const replayStarted = nowMs();
+        totals.events += await replayAll(conn, spec);
+        totals.replay_ms.push(nowMs() - replayStarted);
+      }
+      if (steps.has("list") && !stopped) {
+        const listStarted = nowMs();
+        const listed = await listAll(conn, spec);
+        totals.list_ms.push(nowMs() - listStarted);
+        totals.items += listed.items;
+        totals.pages += listed.pages;
+      }
+      for (const form of ["json", "markdown"]) {
+        if (!spec.context_url || !steps.has(`context_${form}`) || stopped) continue;
+        const started = nowMs();
+        const url = form === "json" ? spec.context_url : `${spec.context_url}?format=markdown`;
+        totals.context_bytes += await fetchContext(url, spec);
+        totals[`context_${form}_ms`].push(nowMs() - started);
+      }
       totals.rounds += 1;
     } finally {
       conn.close();
@@ -83,4 +105,14 @@ async function listAll(conn, spec) {
     token = page.next_page_token;
   } while (token);
   return { items, pages };
+}
+
+async function fetchContext(url, spec) {
+  const answer = await fetch(url, {
+    headers: { Authorization: `Bearer ${spec.token}` },
+    signal: AbortSignal.timeout(spec.timeout_ms),
+  });
+  const body = await answer.arrayBuffer();
+  if (answer.status !== 200) throw new Error(`GET ${url}: status ${answer.status}`);
+  return body.byteLength;
 }
