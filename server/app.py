@@ -42,8 +42,12 @@ def services_of(conn: HTTPConnection) -> Services:
 
 async def healthz(request: Request) -> Response:
     services = services_of(request)
+    hub = services.hub
+    # A broker outage degrades cross-process delivery only: still 200, so a load balancer
+    # keeps a process that serves its own connections and commits.
     body: dict[str, object] = {
-        "status": "ok",
+        "status": "ok" if hub.healthy else "degraded",
+        "broker": hub.state if hub.needs_tail else "none",
         "version": server.__version__,
         "open_tenants": services.databases.open_count,
         "connections": len(services.connections),
@@ -100,6 +104,7 @@ def create_app(config: Config, *, hub: Hub | None = None) -> Starlette:
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         services = Services.create(config, hub=hub)
+        await services.hub.start()
         services.retention.start()
         app.state.services = services
         stats = stats_of(app.state)

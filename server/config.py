@@ -36,6 +36,7 @@ _ALGORITHMS = frozenset(
         "EdDSA",
     }
 )
+_BROKER_SCHEMES = ("", "memory", "redis", "rediss")
 MIN_MESSAGE_BYTES = 256 * 1024
 MIN_REQUEST_RETENTION_HOURS = 24
 # RFC 7518 3.2: an HMAC key at least as long as the hash (HS256: 32 bytes).
@@ -80,6 +81,9 @@ class Config:
     gap_fill_ms: int = 200
     # Presence changes of a project within this window go out as one update.
     presence_coalesce_ms: int = 100
+    # With a broker: another process's presence entries are forgotten this long after its
+    # last heartbeat (a process that died leaves no ghost for longer).
+    presence_ttl_ms: int = 15_000
     # Events are pruned once beyond the newest N and older than the days (0: count alone),
     # never younger than the minimum age; idempotency records after the hours.
     event_retention_events: int = 100_000
@@ -88,7 +92,17 @@ class Config:
     request_retention_hours: int = 48
     retention_interval_seconds: float = 60.0
     allowed_origins: tuple[str, ...] = ()
+    # Empty: the in-process hub (one process). redis://host:port/db: events and presence
+    # between processes through Redis (server/redis_hub.py).
     broker_url: str = ""
+    # Processes serving one port (SO_REUSEPORT); more than one needs a broker.
+    workers: int = 1
+    # With a broker, each process reads the seq of the tenants it serves this often and
+    # fills from the log what the broker did not bring (a lost last event, an outage).
+    tail_interval_ms: int = 1_000
+    # Another process holding a tenant's write lock: retried for this long, then the
+    # command answers RESOURCE_EXHAUSTED.
+    busy_timeout_ms: int = 5_000
     cors_origins: tuple[str, ...] = ()
     env: str = "development"
     # Seconds uvicorn waits for connections to finish at shutdown.
@@ -109,8 +123,19 @@ class Config:
             raise ConfigError(f"PM_MAX_MESSAGE_BYTES must be at least {MIN_MESSAGE_BYTES}")
         if self.heartbeat_timeout_ms <= self.heartbeat_interval_ms:
             raise ConfigError("PM_HEARTBEAT_TIMEOUT_MS must be longer than the interval")
-        if self.broker_url and not self.broker_url.startswith("memory:"):
-            raise ConfigError("PM_BROKER_URL: only the in-process hub (empty) is available")
+        scheme = self.broker_url.split(":", 1)[0] if self.broker_url else ""
+        if scheme not in _BROKER_SCHEMES:
+            raise ConfigError(
+                "PM_BROKER_URL: use redis://host:port[/db] (or rediss://), or leave it empty"
+                " for the in-process hub"
+            )
+        if self.workers < 1:
+            raise ConfigError("PM_WORKERS must be at least 1")
+        if self.workers > 1 and scheme in ("", "memory"):
+            raise ConfigError(
+                "PM_WORKERS above 1 needs PM_BROKER_URL (redis://...): without a broker the"
+                " processes would not see each other's events"
+            )
         if self.jwt_public_key and any(a.upper().startswith("HS") for a in self.jwt_algorithms):
             # pyjwt refuses a PEM key as an HMAC secret: every token would fail at runtime.
             raise ConfigError("PM_JWT_PUBLIC_KEY needs PM_JWT_ALGORITHMS such as RS256 or ES256")
@@ -131,6 +156,9 @@ class Config:
             "max_in_flight",
             "gap_fill_ms",
             "presence_coalesce_ms",
+            "tail_interval_ms",
+            "presence_ttl_ms",
+            "busy_timeout_ms",
             "event_retention_events",
             "retention_interval_seconds",
         ):

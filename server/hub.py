@@ -45,6 +45,25 @@ Receiver = Callable[[PublishedEvent], None]
 
 
 class Hub(abc.ABC):
+    # Whether the tenants' streams must read the log now and then for what the hub did not
+    # bring (a broker's hub: a lost message, an outage). An in-process hub loses nothing.
+    needs_tail = False
+    # Bumped each time a broker's subscriptions are (re)established: what was published
+    # before may have been missed, so the streams check the log once more.
+    generation = 0
+
+    @property
+    def state(self) -> str:
+        """For /healthz: "ok", or "degraded" while a broker is away."""
+        return "ok"
+
+    @property
+    def healthy(self) -> bool:
+        return self.state == "ok"
+
+    async def start(self) -> None:  # noqa: B027 - a hook: most hubs have nothing to start
+        """Connect to a broker (the lifespan's start); an in-process hub has nothing to do."""
+
     @abc.abstractmethod
     def publish(self, event: PublishedEvent) -> None:
         """Hand a committed event to every receiver of its tenant, in every process."""
@@ -80,6 +99,9 @@ class InProcessHub(Hub):
             if not receivers:
                 del self._receivers[tenant_id]
 
+    def has_receivers(self, tenant_id: str) -> bool:
+        return tenant_id in self._receivers
+
     def receiver_count(self) -> int:
         return sum(len(receivers) for receivers in self._receivers.values())
 
@@ -91,4 +113,8 @@ def create_hub(broker_url: str) -> Hub:
     """Pick the hub by the scheme of PM_BROKER_URL; empty means in-process."""
     if not broker_url or broker_url.startswith("memory:"):
         return InProcessHub()
+    if broker_url.startswith(("redis:", "rediss:")):
+        from server.redis_hub import RedisHub
+
+        return RedisHub(broker_url)
     raise ValueError(f"unsupported PM_BROKER_URL scheme: {broker_url.split(':', 1)[0]}")

@@ -16,6 +16,7 @@ from server.heartbeats import Heartbeats
 from server.hub import Hub, PublishedEvent, create_hub
 from server.presence import Presence
 from server.profiles import UserProfiles
+from server.redis_presence import RedisPresenceExchange, exchange_for
 from server.retention import RetentionTask
 from server.runner import CommandRunner
 from server.stream import TenantStreams
@@ -44,6 +45,8 @@ class Services:
     # Users' names and emails from their tokens, written to each tenant's users table.
     profiles: UserProfiles = field(default_factory=UserProfiles)
     connections: set[Connection] = field(default_factory=set)
+    # Presence between processes (a broker's); None with the in-process hub.
+    presence_exchange: RedisPresenceExchange | None = None
 
     @classmethod
     def create(cls, config: Config, *, hub: Hub | None = None) -> Services:
@@ -51,6 +54,7 @@ class Services:
             config.data_dir,
             max_open=config.max_open_tenants,
             synchronous=config.sqlite_synchronous,
+            busy_timeout_ms=config.busy_timeout_ms,
         )
         hub = hub if hub is not None else create_hub(config.broker_url)
 
@@ -82,6 +86,15 @@ class Services:
                 for e in stored
             ]
 
+        exchange = exchange_for(hub, config.presence_ttl_ms / 1000)
+        presence = Presence(
+            config.presence_coalesce_ms / 1000,
+            _call_later,
+            lambda update: protocol.encode_server(env.ServerMessage(presence=update)),
+            exchange=exchange,
+        )
+        if exchange is not None:
+            exchange.bind(presence.remote_changed)
         return cls(
             config=config,
             databases=databases,
@@ -90,16 +103,19 @@ class Services:
             runner=CommandRunner(
                 databases, command_table(), max_message_bytes=config.max_message_bytes
             ),
-            streams=TenantStreams(hub, position, fill, config.gap_fill_ms / 1000),
+            streams=TenantStreams(
+                hub,
+                position,
+                fill,
+                config.gap_fill_ms / 1000,
+                tail_interval_s=config.tail_interval_ms / 1000,
+            ),
             heartbeats=Heartbeats(
                 config.heartbeat_interval_ms / 1000, config.heartbeat_timeout_ms / 1000
             ),
             retention=RetentionTask(config, databases),
-            presence=Presence(
-                config.presence_coalesce_ms / 1000,
-                _call_later,
-                lambda update: protocol.encode_server(env.ServerMessage(presence=update)),
-            ),
+            presence=presence,
+            presence_exchange=exchange,
         )
 
     async def close(self) -> None:
@@ -107,5 +123,7 @@ class Services:
         self.heartbeats.close()
         await self.retention.close()
         await self.streams.close()
+        if self.presence_exchange is not None:
+            await self.presence_exchange.close()
         await self.hub.close()
         await self.databases.close()

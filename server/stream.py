@@ -84,6 +84,17 @@ class TenantStream:
         if self._started:
             self._arm_gap_timer()
 
+    def catch_up(self, current: int) -> None:
+        """The log says the tenant is at `current`: fill now what the hub has not brought
+        (a broker's lost last event, or an outage), instead of waiting for a later event to
+        reveal the gap."""
+        if not self._started or current <= self.position or self._filling is not None:
+            return
+        if self._gap_timer is not None:
+            self._gap_timer.cancel()
+            self._gap_timer = None
+        self._filling = asyncio.ensure_future(self._fill_gap(current))
+
     def _release(self, event: PublishedEvent) -> None:
         self.position = event.seq
         receivers: set[Listener] = set()
@@ -161,14 +172,23 @@ class TenantStream:
 class TenantStreams:
     """The process's streams, one per tenant with listeners, joined to the hub."""
 
-    def __init__(self, hub: Hub, position: Position, fill: Fill, gap_fill_s: float) -> None:
+    def __init__(
+        self,
+        hub: Hub,
+        position: Position,
+        fill: Fill,
+        gap_fill_s: float,
+        tail_interval_s: float = 1.0,
+    ) -> None:
         self._hub = hub
         self._position = position
         self._fill = fill
         self._gap_fill_s = gap_fill_s
+        self._tail_interval_s = tail_interval_s
         self._streams: dict[str, TenantStream] = {}
         self._opening: dict[str, asyncio.Future[TenantStream]] = {}
         self._closing: set[asyncio.Task[None]] = set()
+        self._tail_task: asyncio.Task[None] | None = None
 
     def get(self, tenant_id: str) -> TenantStream | None:
         return self._streams.get(tenant_id)
@@ -179,6 +199,8 @@ class TenantStreams:
         stream = self._streams.get(tenant_id)
         if stream is not None:
             return stream
+        if self._hub.needs_tail and self._tail_task is None:
+            self._tail_task = asyncio.ensure_future(self._tail())
         opening = self._opening.get(tenant_id)
         if opening is None:
             opening = asyncio.ensure_future(self._open_new(tenant_id))
@@ -215,7 +237,36 @@ class TenantStreams:
     def open_count(self) -> int:
         return len(self._streams)
 
+    async def _tail(self) -> None:
+        """With a broker: read where each served tenant's log is, every tail interval, every
+        gap-fill interval while the broker is away, and at once after it (re)subscribed,
+        and fill what did not arrive. The log, not the broker, is the truth."""
+        loop = asyncio.get_running_loop()
+        swept_at, generation = loop.time(), self._hub.generation
+        while True:
+            await asyncio.sleep(min(self._gap_fill_s, self._tail_interval_s))
+            hub = self._hub
+            due = (
+                not hub.healthy
+                or hub.generation != generation
+                or loop.time() - swept_at >= self._tail_interval_s
+            )
+            if not due:
+                continue
+            swept_at, generation = loop.time(), hub.generation
+            for tenant_id, stream in list(self._streams.items()):
+                try:
+                    current = await self._position(tenant_id)
+                except Exception:
+                    log.warning("tenant %s: reading its seq to tail it failed", tenant_id)
+                    continue
+                if self._streams.get(tenant_id) is stream:
+                    stream.catch_up(current)
+
     async def close(self) -> None:
+        if self._tail_task is not None:
+            self._tail_task.cancel()
+            await asyncio.gather(self._tail_task, return_exceptions=True)
         for stream in self._streams.values():
             stream.close()
         self._streams.clear()

@@ -43,8 +43,10 @@ class TenantDatabases:
         connection_factory: type[sqlite3.Connection] = sqlite3.Connection,
         read_threads: int = 4,
         read_connections: int = 2,
+        busy_timeout_ms: int = 5000,
     ) -> None:
         self._dir = data_dir / "tenants"
+        self._busy_timeout_ms = busy_timeout_ms
         self._factory = connection_factory
         # One pool of read threads for every tenant, instead of a thread per tenant.
         self._readers = ReadPool(read_threads)
@@ -122,6 +124,7 @@ class TenantDatabases:
                 connection_factory=self._factory,
                 readers=self._readers,
                 read_connections=self._read_connections,
+                busy_timeout_ms=self._busy_timeout_ms,
             )
             await db.open()
             if self._closed:

@@ -208,7 +208,20 @@ def test_given_a_heartbeat_timeout_not_above_the_interval_when_configuring_then_
 
 def test_given_a_broker_url_this_build_cannot_serve_when_configuring_then_refused() -> None:
     with pytest.raises(ConfigError) as refused:
-        Config.from_env({"PM_BROKER_URL": "redis://127.0.0.1:6379/0"})
+        Config.from_env({"PM_BROKER_URL": "nats://127.0.0.1:4222"})
+
+    assert_that(str(refused.value), contains_string("PM_BROKER_URL"))
+
+
+def test_given_a_redis_broker_url_when_configuring_then_accepted_with_workers() -> None:
+    config = Config.from_env({"PM_BROKER_URL": "redis://127.0.0.1:6379/0", "PM_WORKERS": "2"})
+
+    assert_that((config.broker_url, config.workers), equal_to(("redis://127.0.0.1:6379/0", 2)))
+
+
+def test_given_several_workers_without_a_broker_when_configuring_then_refused() -> None:
+    with pytest.raises(ConfigError) as refused:
+        Config.from_env({"PM_WORKERS": "2"})
 
     assert_that(str(refused.value), contains_string("PM_BROKER_URL"))
 
