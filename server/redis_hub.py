@@ -254,9 +254,11 @@ class RedisHub(Hub):
             try:
                 # A channel of our own keeps the connection subscribed while no tenant is.
                 await pubsub.subscribe(b"pm:process:" + self.origin.hex().encode())
+                # Published before the channels are read: a tenant added from now on is
+                # subscribed by `subscribe` itself, one added before is in the list.
+                self._pubsub = pubsub
                 if self._channels:
                     await pubsub.subscribe(*sorted(self._channels))
-                self._pubsub = pubsub
                 await self._read(pubsub)
             except asyncio.CancelledError:
                 raise
