@@ -16,11 +16,11 @@ from starlette.middleware import Middleware
 from starlette.middleware.cors import CORSMiddleware
 from starlette.requests import HTTPConnection, Request
 from starlette.responses import JSONResponse, Response
-from starlette.routing import Route, WebSocketRoute
+from starlette.routing import BaseRoute, Mount, Route, WebSocketRoute
 from starlette.websockets import WebSocket
 
 import server
-from server.auth import extract_credentials
+from server.auth import TENANT_PREFIX, extract_credentials, path_tenant_matches
 from server.config import Config
 from server.connection import Connection
 from server.hub import Hub
@@ -29,6 +29,7 @@ from server.mcp_face import McpFace
 from server.rest import mount as rest_mount
 from server.services import Services
 from server.transport import stats_of
+from server.web import board_routes, dev_token_route
 from tenants.errors import Unauthenticated
 
 log = logging.getLogger(__name__)
@@ -73,6 +74,9 @@ async def websocket_endpoint(websocket: WebSocket) -> None:
             websocket.headers, websocket.scope.get("subprotocols", []), websocket.query_params
         )
         principal = services.verifier.verify(credentials.token)
+        if not path_tenant_matches(websocket.path_params, principal):
+            # The token is not good for this tenant's route: refused like any bad token.
+            raise Unauthenticated("the path's tenant is not the token's")
     except Unauthenticated as error:
         # Refused before accept: nothing is opened or written. One line per reason and
         # second, whatever a client sends.
@@ -137,12 +141,23 @@ def create_app(config: Config, *, hub: Hub | None = None) -> Starlette:
         if config.cors_origins
         else []
     )
+    routes: list[BaseRoute] = [
+        Route("/healthz", healthz),
+        WebSocketRoute("/ws", websocket_endpoint),
+        rest_mount(),
+        *mcp.routes(),
+    ]
+    # The board's files answer any other GET path (its own client-side routes), so they
+    # come last, after the tenant prefix too.
+    board = board_routes()
     return Starlette(
+        # The same routes again under /t/{tenant}, for a load balancer that routes by tenant;
+        # each face's authentication refuses a path tenant other than the token's.
         routes=[
-            Route("/healthz", healthz),
-            WebSocketRoute("/ws", websocket_endpoint),
-            rest_mount(),
-            *mcp.routes(),
+            *routes,
+            *dev_token_route(config),
+            Mount(TENANT_PREFIX, routes=[*routes, *board]),
+            *board,
         ],
         middleware=middleware,
         lifespan=lifespan,

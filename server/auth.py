@@ -65,6 +65,18 @@ class Credentials:
     subprotocol: str | None
 
 
+# Every route is also served under this prefix, so a load balancer can send a tenant to the
+# host holding its database without reading the JWT (docs/deployment.md).
+TENANT_PREFIX = "/t/{tenant}"
+
+
+def path_tenant_matches(path_params: Mapping[str, object], principal: Principal) -> bool:
+    """Whether a /t/{tenant} path names the token's own tenant (an unprefixed route names
+    none). The token alone decides whose data a request reads: the path only routes it, so a
+    path naming another tenant is refused rather than trusted or ignored."""
+    return path_params.get("tenant", principal.tenant_id) == principal.tenant_id
+
+
 def extract_credentials(
     headers: Mapping[str, str], subprotocols: Sequence[str], query_params: Mapping[str, str]
 ) -> Credentials:

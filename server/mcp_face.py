@@ -5,6 +5,7 @@ answering the view's compact markdown followed by a line `seq: <seq> epoch: <epo
 tenant's point in history that answer reflects (subscribe with it to follow on).
 
     POST /mcp, /mcp/ ── McpEndpoint: bearer JWT (rest/api.authenticate), else 401 before the SDK
+         │             (also under /t/{tenant}: another tenant than the token's is a 404)
          └── StreamableHTTPSessionManager (stateless, JSON responses), one per lifespan run
               └── mcp.server.lowlevel.Server: tools/list (TOOLS), tools/call (call_tool)
 
@@ -280,7 +281,9 @@ class McpEndpoint:
         assert isinstance(services, Services)
         try:
             principal = authenticate(request, services)
-        except PmError as error:  # Unauthenticated: 401 with WWW-Authenticate: Bearer
+        # Unauthenticated: 401 with WWW-Authenticate: Bearer; NotFound: 404, a /t/{tenant}
+        # path naming another tenant than the token's.
+        except PmError as error:
             await error_response(error)(scope, receive, send)
             return
         if scope["method"] != "POST":

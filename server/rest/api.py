@@ -19,13 +19,13 @@ from typing import Any, Generic, TypeVar
 from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response
 
-from server.auth import Principal, extract_credentials
+from server.auth import Principal, extract_credentials, path_tenant_matches
 from server.commands import ReadContext, now_ms
 from server.paging import Paging
 from server.rest.encoding import json_bytes, rendered
 from server.services import Services
 from tenants import event_log
-from tenants.errors import ErrorCode, InvalidArgument, PmError
+from tenants.errors import ErrorCode, InvalidArgument, NotFound, PmError
 
 log = logging.getLogger(__name__)
 
@@ -86,9 +86,15 @@ async def snapshot(
 
 
 def authenticate(request: Request, services: Services) -> Principal:
-    """The same bearer JWT as the WebSocket (header only: a query token would be logged)."""
+    """The same bearer JWT as the WebSocket (header only: a query token would be logged).
+
+    Under /t/{tenant}, a tenant other than the token's answers NOT_FOUND (404), whether or
+    not that tenant exists: the same answer as another tenant's ids, so nothing is learnt."""
     credentials = extract_credentials(request.headers, [], request.query_params)
-    return services.verifier.verify(credentials.token)
+    principal = services.verifier.verify(credentials.token)
+    if not path_tenant_matches(request.path_params, principal):
+        raise NotFound("not found")
+    return principal
 
 
 def status_of(error: PmError) -> int:

@@ -76,7 +76,7 @@ class ApiRoute:
         responses: dict[str, Any] = {
             "200": {"description": "OK; header PM-Seq carries the seq", "content": content},
             "401": _error("no token, or a bad or expired one"),
-            "404": _error("not found (another tenant's ids too)"),
+            "404": _error("not found (another tenant's ids, or path tenant, too)"),
             "422": _error("a parameter is invalid"),
         }
         if self.cacheable:
@@ -110,7 +110,9 @@ def openapi_document(routes: Iterable[ApiRoute], prefix: str) -> dict[str, Any]:
             "title": "pm-server read API",
             "version": server.__version__,
             "description": "Read-only JSON (and markdown) views of a tenant's projects, "
-            "for bulk loading, reports and LLM agents. Same bearer JWT as the WebSocket.",
+            "for bulk loading, reports and LLM agents. Same bearer JWT as the WebSocket. "
+            "Every path is also served under /t/{tenant} (the token's tenant; another one "
+            "answers 404), for load balancers that route by tenant.",
         },
         "paths": {
             prefix + route.path.replace(":path", ""): {"get": route.operation()} for route in routes
