@@ -6,7 +6,7 @@ PROTOS := $(wildcard proto/pm/v1/*.proto)
 GEN := pm/v1/.generated
 TEST_ARGS ?=
 
-.PHONY: setup proto run test lint typecheck check bench bench-quick clean
+.PHONY: setup proto run run-cluster test lint typecheck check bench bench-quick clean
 
 setup: $(STAMP) $(GEN)
 
@@ -30,6 +30,10 @@ proto: $(STAMP)
 
 run: setup
 	$(PY) -m server --dev
+
+# Two servers on one data directory joined by a local redis-server (scripts/cluster.py).
+run-cluster: setup
+	$(PY) -m scripts.cluster
 
 test: setup
 	$(PY) -m pytest -q $(TEST_ARGS)

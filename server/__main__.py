@@ -1,4 +1,5 @@
-"""`python -m server`: serve pm-server under uvicorn (settings in server/serve.py)."""
+"""`python -m server`: serve pm-server under uvicorn (settings in server/serve.py); with
+PM_WORKERS above 1, supervise that many worker processes on one port (server/workers.py)."""
 
 from __future__ import annotations
 
@@ -11,7 +12,9 @@ import sys
 from types import FrameType
 
 import uvicorn
+from starlette.applications import Starlette
 
+from server import workers
 from server.app import create_app
 from server.config import Config, ConfigError
 from server.serve import uvicorn_config
@@ -33,9 +36,16 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(
         level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s %(message)s"
     )
+    index = workers.worker_index()
+    app: Starlette | None = None
     try:
         config = Config.from_env()
-        app = create_app(config)
+        if config.workers > 1 and index is None:
+            # Checked here, once, rather than by each worker: a refusal is printed once.
+            workers.check_supported()
+            config.check_for_production()
+        else:
+            app = create_app(config)
     except ConfigError as exc:
         print(f"configuration error: {exc}", file=sys.stderr)
         return 2
@@ -55,6 +65,8 @@ def main(argv: list[str] | None = None) -> int:
             f"  try:     .venv/bin/python -m scripts.harness --url {url} --token <token> ping\n",
             flush=True,
         )
+    if app is None:
+        return workers.supervise(config, log_level=args.log_level)
     # uvicorn shuts down gracefully on SIGTERM, then raises the signal again under the
     # handler found before it started; with the default one the process would die of it
     # after a clean shutdown. This one turns a requested stop into exit status 0.
@@ -63,7 +75,19 @@ def main(argv: list[str] | None = None) -> int:
     # out of the collector's sight, a full collection walks only what requests made. Under a
     # large read (a 10,000-item context) that cut the stop-the-world pauses by two thirds.
     gc.freeze()
-    uvicorn.Server(uvicorn_config(app, config, log_level=args.log_level)).run()
+    server = uvicorn.Server(uvicorn_config(app, config, log_level=args.log_level))
+    if index is None:
+        server.run()
+        return 0
+    try:
+        sock = workers.listening_socket(config.host, config.port)
+    except OSError as exc:
+        print(
+            f"worker {index}: cannot listen on {config.host}:{config.port}: {exc}", file=sys.stderr
+        )
+        return 1
+    workers.watch_lifeline()
+    server.run(sockets=[sock])
     return 0
 
 

@@ -15,7 +15,7 @@ from scripts.bench import machine, report
 from scripts.bench.figures import FIGURES, summarize
 from scripts.bench.plan import FULL, QUICK
 from scripts.bench.procs import REPO
-from scripts.bench.runs import context, durable, fanout, idle, resume, throughput
+from scripts.bench.runs import cluster, context, durable, fanout, idle, resume, throughput
 from scripts.bench.runs.side import Pair
 from scripts.bench.workspace import SERVER_DEFAULTS, Workspace, raise_open_files
 
@@ -27,6 +27,7 @@ WORKLOADS: dict[str, ModuleType] = {
     "fanout": fanout,
     "idle": idle,
     "context": context,
+    "cluster": cluster,
 }
 FIGURES_OF = {
     "throughput": ["command_throughput", "command_throughput_16_tenants"],
@@ -35,6 +36,11 @@ FIGURES_OF = {
     "fanout": ["fanout_1000", "fanout_p99_ms"],
     "idle": ["idle_kib_per_connection"],
     "context": ["context_10k_json_ms", "context_10k_markdown_ms"],
+    "cluster": [
+        "cluster_2_workers_commands",
+        "cluster_2_workers_commands_1_tenant",
+        "cluster_2_workers_fanout",
+    ],
 }
 
 
