@@ -4,11 +4,15 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 PROTOS := $(wildcard proto/pm/v1/*.proto)
 GEN := pm/v1/.generated
+# The browser board (web/): npm packages from its lockfile, code generated from proto/,
+# bundled into web/dist; rebuilt when its sources, lockfile or the protos change.
+WEB := web/dist/app.js
+WEB_SRC := $(shell find web/src web/static -type f -not -path 'web/src/gen/*' 2>/dev/null)
 TEST_ARGS ?=
 
-.PHONY: setup proto run run-cluster test lint typecheck check bench bench-quick clean
+.PHONY: setup proto web run run-cluster test lint typecheck check bench bench-quick clean
 
-setup: $(STAMP) $(GEN)
+setup: $(STAMP) $(GEN) $(WEB)
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || python3 -m venv $(VENV)
@@ -23,6 +27,14 @@ $(GEN): $(STAMP) $(PROTOS)
 	$(PY) -m grpc_tools.protoc -Iproto --python_out=. --pyi_out=. $(PROTOS)
 	touch pm/__init__.py pm/v1/__init__.py pm/py.typed
 	touch $(GEN)
+
+web/node_modules/.package-lock.json: web/package-lock.json
+	cd web && npm ci --no-audit --no-fund --loglevel=error
+
+$(WEB): $(STAMP) web/node_modules/.package-lock.json web/build.sh web/tsconfig.json $(WEB_SRC) $(PROTOS)
+	sh web/build.sh
+
+web: $(WEB)
 
 proto: $(STAMP)
 	rm -f $(GEN)

@@ -103,10 +103,13 @@ class _TestServer(uvicorn.Server):
 
 
 @asynccontextmanager
-async def run_server(config: Config, *, hub: Hub | None = None) -> AsyncIterator[RunningServer]:
+async def run_server(
+    config: Config, *, hub: Hub | None = None, port: int = 0
+) -> AsyncIterator[RunningServer]:
+    """The server on a free port, or on `port` again (a restart that clients reconnect to)."""
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    sock.bind(("127.0.0.1", 0))
+    sock.bind(("127.0.0.1", port))
     port = sock.getsockname()[1]
     uv_config = uvicorn_config(create_app(config, hub=hub), config, log_level="warning")
     uv_server = _TestServer(uv_config)

@@ -1,0 +1,157 @@
+"""The board (web/) in real headless Chromium against the real server: two users on one
+board see each other's drags and presence; the page rides out a server restart and shows
+what changed while it was away. No console errors, except the browser's own network errors
+while the server is deliberately down. Screenshots go to test-artifacts/."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Any
+
+from hamcrest import assert_that, empty, equal_to
+
+from pm.v1 import entities_pb2 as pb
+from pm.v1 import work_items_pb2 as items_msg
+from server.web import WEB_DIST
+from tests.boards import create_project
+from tests.browser import PageLog, artifact, chromium, watch
+from tests.server_fixture import RunningServer, make_config, run_server
+from tests.wire import WsClient, open_client
+
+WAIT_MS = 10_000
+
+
+def _require_built() -> None:
+    assert (WEB_DIST / "app.js").is_file(), "web/dist is not built: run `make setup`"
+
+
+async def _seed(client: WsClient, titles: list[str]) -> str:
+    project = await create_project(client, "PM")
+    for title in titles:
+        await client.ok(
+            "create_work_item",
+            items_msg.CreateWorkItem(project_id=project, type=pb.WORK_ITEM_TYPE_TASK, title=title),
+        )
+    return project
+
+
+async def _open(
+    browser: Any, running: RunningServer, user: str, project: str
+) -> tuple[Any, PageLog]:
+    page = await browser.new_page(viewport={"width": 1400, "height": 900})
+    log = watch(page)
+    token = running.token(user=user, roles=["admin"])
+    await page.goto(f"{running.http_url}/#token={token}&project={project}")
+    await page.locator('[data-testid="connection"][data-state="online"]').wait_for(timeout=WAIT_MS)
+    await page.locator('[data-testid="card-PM-1"]').wait_for(timeout=WAIT_MS)
+    return page, log
+
+
+async def test_given_two_users_on_one_board_when_one_drags_a_card_then_the_other_sees_it(
+    tmp_path: Path,
+) -> None:
+    _require_built()
+    async with run_server(make_config(tmp_path)) as running, chromium() as browser:
+        seeder = await open_client(running.ws_url, running.token(user="seeder", roles=["admin"]))
+        project = await _seed(seeder, ["Write the spec", "Build it", "Ship it"])
+        await seeder.close()
+        alice, alice_log = await _open(browser, running, "alice", project)
+        bob, bob_log = await _open(browser, running, "bob", project)
+        for page, other in ((alice, "bob"), (bob, "alice")):
+            await page.locator(f'[data-testid="presence-user"][data-user-id="{other}"]').wait_for(
+                timeout=WAIT_MS
+            )
+        url_after_link = alice.url
+        await alice.screenshot(path=str(artifact("board.png")), full_page=True)
+
+        began = time.perf_counter()
+        await alice.locator('[data-testid="card-PM-1"]').drag_to(
+            alice.locator('[data-testid="lane-in_progress"]')
+        )
+        await bob.locator('[data-testid="lane-in_progress"] [data-testid="card-PM-1"]').wait_for(
+            timeout=WAIT_MS
+        )
+        print(f"drag seen by the other page after {(time.perf_counter() - began) * 1000:.0f} ms")
+
+        await bob.locator('[data-testid="card-PM-2"]').click()
+        await bob.locator('[data-testid="card-panel"]').wait_for(timeout=WAIT_MS)
+        await bob.screenshot(path=str(artifact("card.png")), full_page=True)
+
+    assert_that(url_after_link.endswith("#token"), equal_to(False))
+    assert_that("token=" in url_after_link, equal_to(False))
+    assert_that(alice_log.real_errors() + bob_log.real_errors(), empty())
+
+
+async def test_given_the_server_restarted_when_the_page_reconnects_then_it_shows_what_changed(
+    tmp_path: Path,
+) -> None:
+    _require_built()
+    config = make_config(tmp_path, graceful_shutdown_seconds=1)
+    async with chromium() as browser:
+        async with run_server(config) as running:
+            seeder = await open_client(
+                running.ws_url, running.token(user="seeder", roles=["admin"])
+            )
+            project = await _seed(seeder, ["Before the restart"])
+            await seeder.close()
+            page, log = await _open(browser, running, "alice", project)
+            port = running.port
+        await page.locator('[data-testid="connection"]:not([data-state="online"])').wait_for(
+            timeout=WAIT_MS
+        )
+        async with run_server(config, port=port) as again:
+            writer = await open_client(again.ws_url, again.token(user="writer", roles=["admin"]))
+            await writer.ok(
+                "create_work_item",
+                items_msg.CreateWorkItem(
+                    project_id=project, type=pb.WORK_ITEM_TYPE_TASK, title="While it was away"
+                ),
+            )
+            await writer.close()
+            await page.locator('[data-testid="connection"][data-state="online"]').wait_for(
+                timeout=WAIT_MS
+            )
+            await page.locator('[data-testid="card-PM-2"]').wait_for(timeout=WAIT_MS)
+            title = await page.locator('[data-testid="card-PM-2"]').inner_text()
+
+    assert_that("While it was away" in title, equal_to(True))
+    assert_that(log.real_errors(allow_network=True), empty())
+
+
+async def _add_blocker(page: Any, card: str, blocker: str) -> Any:
+    """Open `card`, ask for it to be blocked by `blocker`; the panel."""
+    panel = page.locator('[data-testid="card-panel"]')
+    await page.locator(f'[data-testid="card-{card}"]').click()
+    await panel.locator('[data-testid="panel-key"]', has_text=card).wait_for(timeout=WAIT_MS)
+    await panel.locator('input[name="blocker"]').fill(blocker)
+    await panel.locator('[data-testid="add-blocker"]').click()
+    return panel
+
+
+async def test_given_a_blocker_chain_when_closing_the_cycle_then_the_servers_message_shows(
+    tmp_path: Path,
+) -> None:
+    _require_built()
+    async with run_server(make_config(tmp_path)) as running, chromium() as browser:
+        seeder = await open_client(running.ws_url, running.token(user="seeder", roles=["admin"]))
+        project = await _seed(seeder, ["First", "Second", "Third"])
+        await seeder.close()
+        page, log = await _open(browser, running, "alice", project)
+        # PM-1 waits on PM-2, PM-2 on PM-3 ...
+        for card, blocker in (("PM-1", "PM-2"), ("PM-2", "PM-3")):
+            panel = await _add_blocker(page, card, blocker)
+            await panel.locator('[data-testid="dependencies"]', has_text=blocker).wait_for(
+                timeout=WAIT_MS
+            )
+        # ... so PM-3 waiting on PM-1 would close a cycle: the server refuses, naming it.
+        panel = await _add_blocker(page, "PM-3", "PM-1")
+        error = panel.locator('[data-testid="dependency-error"]')
+        await error.wait_for(state="visible", timeout=WAIT_MS)
+        message = await error.inner_text()
+        dependencies = await panel.locator('[data-testid="dependencies"]').inner_text()
+
+    print(f"refusal shown: {message!r}")
+    assert_that("cycle" in message.lower(), equal_to(True))
+    assert_that("PM-1" in dependencies, equal_to(False))
+    assert_that(log.real_errors(), empty())
