@@ -5,6 +5,7 @@ while the server is deliberately down. Screenshots go to test-artifacts/."""
 
 from __future__ import annotations
 
+import asyncio
 import time
 from pathlib import Path
 from typing import Any
@@ -12,6 +13,7 @@ from typing import Any
 from hamcrest import assert_that, empty, equal_to
 
 from pm.v1 import entities_pb2 as pb
+from pm.v1 import envelope_pb2 as env
 from pm.v1 import work_items_pb2 as items_msg
 from server.web import WEB_DIST
 from tests.boards import create_project
@@ -154,4 +156,89 @@ async def test_given_a_blocker_chain_when_closing_the_cycle_then_the_servers_mes
     print(f"refusal shown: {message!r}")
     assert_that("cycle" in message.lower(), equal_to(True))
     assert_that("PM-1" in dependencies, equal_to(False))
+    assert_that(log.real_errors(), empty())
+
+
+class _HeldSocket:
+    """Between the page and the server: frames from the server pass, or, while `hold` is
+    set, wait (in order) until `release`, so the page edits from a stale view."""
+
+    def __init__(self) -> None:
+        self.hold = False
+        self._held: list[Any] = []
+        self._page_side: Any = None
+        # Set once a Response is among the held frames.
+        self.answered = asyncio.Event()
+
+    async def route(self, ws: Any) -> None:
+        server = ws.connect_to_server()
+        self._page_side = ws
+
+        def from_server(message: Any) -> None:
+            if self.hold:
+                self._held.append(message)
+                frame = env.ServerMessage()
+                if isinstance(message, bytes):
+                    frame.ParseFromString(message)
+                    if frame.WhichOneof("payload") == "response":
+                        self.answered.set()
+            else:
+                ws.send(message)
+
+        server.on_message(from_server)
+
+    def release(self) -> int:
+        self.hold = False
+        held, self._held = self._held, []
+        for message in held:
+            self._page_side.send(message)
+        return len(held)
+
+
+async def test_given_an_edit_that_loses_a_conflict_when_answered_then_the_servers_value_shows(
+    tmp_path: Path,
+) -> None:
+    _require_built()
+    async with run_server(make_config(tmp_path)) as running, chromium() as browser:
+        seeder = await open_client(running.ws_url, running.token(user="seeder", roles=["admin"]))
+        project = await _seed(seeder, ["The first title"])
+        page = await browser.new_page(viewport={"width": 1400, "height": 900})
+        log = watch(page)
+        socket = _HeldSocket()
+        await page.route_web_socket("**/ws", socket.route)
+        token = running.token(user="alice", roles=["admin"])
+        await page.goto(f"{running.http_url}/#token={token}&project={project}")
+        await page.locator('[data-testid="card-PM-1"]').click()
+        panel = page.locator('[data-testid="card-panel"]')
+        title = panel.locator('input[name="title"]')
+        await title.wait_for(timeout=WAIT_MS)
+        listed = await seeder.ok(
+            "list_work_items", items_msg.ListWorkItems(project_id=project, page_size=10)
+        )
+        item = listed.work_items[0]
+
+        socket.hold = True  # the page stops hearing the server
+        await seeder.ok(
+            "update_work_item",
+            items_msg.UpdateWorkItem(
+                work_item_id=item.id, expected_version=item.version, title="The server's title"
+            ),
+        )
+        await title.fill("The page's title")
+        await title.press("Tab")  # saved on change, with the version the page last saw
+        async with asyncio.timeout(WAIT_MS / 1000):
+            await socket.answered.wait()  # the server refused the stale command (held)
+        released = socket.release()
+        toast = page.locator('[data-testid="toast"][data-kind="conflict"]')
+        await toast.first.wait_for(timeout=WAIT_MS)
+        shown = await toast.first.inner_text()
+        card = page.locator('[data-testid="card-PM-1"]', has_text="The server's title")
+        await card.wait_for(timeout=WAIT_MS)
+        final = await title.input_value()
+        await page.screenshot(path=str(artifact("conflict.png")), full_page=True)
+        await seeder.close()
+
+    print(f"conflict shown: {shown!r} ({released} frames held)")
+    assert_that(released > 0, equal_to(True))
+    assert_that(final, equal_to("The server's title"))
     assert_that(log.real_errors(), empty())
