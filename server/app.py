@@ -24,6 +24,7 @@ from server.auth import TENANT_PREFIX, extract_credentials, path_tenant_matches
 from server.config import Config
 from server.connection import Connection
 from server.hub import Hub
+from server.limits import RateLimited, limits_for, retry_after_headers
 from server.logs import RefusalLog, log_accept_failures
 from server.mcp_face import McpFace
 from server.rest import mount as rest_mount
@@ -89,7 +90,22 @@ async def websocket_endpoint(websocket: WebSocket) -> None:
             )
         )
         return
-    await Connection(websocket, principal, services, subprotocol=credentials.subprotocol).serve()
+    try:
+        slot = limits_for(services).connections.open(principal.tenant_id, principal.user_id)
+    except RateLimited as error:
+        # Counted from here, before accept: upgrades racing in cannot pass the limit together.
+        _refusals(websocket).refused(f"upgrade 429: {error.message}")
+        await websocket.send_denial_response(
+            JSONResponse(
+                {"error": "resource_exhausted", "message": error.message},
+                status_code=429,
+                headers=retry_after_headers(error),
+            )
+        )
+        return
+    with slot:
+        connection = Connection(websocket, principal, services, subprotocol=credentials.subprotocol)
+        await connection.serve()
 
 
 _FALLBACK_REFUSALS = RefusalLog()

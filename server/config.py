@@ -6,6 +6,7 @@ Tests build their own `Config(...)`; nothing else reads the environment.
 from __future__ import annotations
 
 import dataclasses
+import math
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -104,6 +105,23 @@ class Config:
     # command answers RESOURCE_EXHAUSTED.
     busy_timeout_ms: int = 5_000
     cors_origins: tuple[str, ...] = ()
+    # Abuse limits (server/limits.py), so one client cannot hurt the others. Commands of one
+    # connection: a token bucket (Ping and Pong take none); past it RESOURCE_EXHAUSTED,
+    # and after max_refused_commands refusals within 10 s the connection closes with 4029.
+    commands_per_second: float = 500.0
+    command_burst: int = 2_000
+    max_refused_commands: int = 100
+    # Upgrades past either answer HTTP 429 (counted per process).
+    max_connections_per_user: int = 100
+    max_connections_per_tenant: int = 5_000
+    # Projects subscribed by one connection, and named by one Subscribe.
+    max_subscriptions: int = 1_000
+    max_projects_per_subscribe: int = 500
+    # Subscribes with since_seq reading a tenant's log at once.
+    max_replays_per_tenant: int = 4
+    # REST and MCP requests per user (a token bucket each); past it HTTP 429.
+    rest_requests_per_second: float = 50.0
+    rest_burst: int = 200
     env: str = "development"
     # Seconds uvicorn waits for connections to finish at shutdown.
     graceful_shutdown_seconds: int = 10
@@ -161,9 +179,24 @@ class Config:
             "busy_timeout_ms",
             "event_retention_events",
             "retention_interval_seconds",
+            "commands_per_second",
+            "command_burst",
+            "max_refused_commands",
+            "max_connections_per_user",
+            "max_connections_per_tenant",
+            "max_subscriptions",
+            "max_projects_per_subscribe",
+            "max_replays_per_tenant",
+            "rest_requests_per_second",
+            "rest_burst",
         ):
             if getattr(self, name) <= 0:
                 raise ConfigError(f"PM_{name.upper()} must be positive")
+        for name in ("commands_per_second", "rest_requests_per_second"):
+            if not math.isfinite(getattr(self, name)):
+                raise ConfigError(f"PM_{name.upper()} must be a finite number")
+        if self.max_projects_per_subscribe > self.max_subscriptions:
+            raise ConfigError("PM_MAX_PROJECTS_PER_SUBSCRIBE must not exceed PM_MAX_SUBSCRIPTIONS")
         if self.event_retention_days < 0 or self.event_retention_min_age_seconds < 0:
             raise ConfigError("PM_EVENT_RETENTION_DAYS and _MIN_AGE_SECONDS must not be negative")
         if self.request_retention_hours < MIN_REQUEST_RETENTION_HOURS:

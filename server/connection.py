@@ -22,6 +22,7 @@ from pm.v1 import session_pb2
 from server import protocol
 from server.auth import Principal
 from server.frames import binary_frame
+from server.limits import ReplaySlot, check_subscribe, limits_for
 from server.outbox import FrameSink, Outbox
 from server.pipeline import CommandPipeline, as_task
 from server.protocol import CloseCode
@@ -61,6 +62,10 @@ class Connection:
         self._pipeline = CommandPipeline(
             config.max_in_flight, self._send, self._deliver, on_idle=self._seen
         )
+        self._limits = limits_for(services)
+        self._limiter = self._limits.commands()
+        # The running Subscribe's replay, counted among its tenant's (server/limits.py).
+        self._replay: ReplaySlot | None = None
         self._loop = asyncio.get_running_loop()
         self._last_seen = self._loop.time()
         self._next_ping = self._last_seen + config.heartbeat_interval_ms / 1000
@@ -161,7 +166,15 @@ class Connection:
 
     async def drained(self) -> None:
         if self.outbox is not None:
-            await self.outbox.drained()
+            # Waiting for the client is not reading the log: a slow reader holds no slot.
+            replay = self._replay
+            if replay is not None:
+                replay.pause()
+            try:
+                await self.outbox.drained()
+            finally:
+                if replay is not None and self._replay is replay:
+                    replay.resume()
 
     def _seen(self) -> None:
         self._last_seen = self._loop.time()
@@ -205,7 +218,9 @@ class Connection:
                 await self._close(CloseCode.UNSUPPORTED_DATA, "binary frames only")
                 return
             await self._pipeline.room()
-            self._handle(frame)
+            if not self._handle(frame):
+                await self._close(CloseCode.RATE_LIMITED, "rate limit exceeded")
+                return
 
     def beat(self, now: float) -> None:
         """The shared heartbeat's tick: Ping when due; 4001 after silence, 4003 at expiry."""
@@ -227,19 +242,29 @@ class Connection:
 
     # --- commands --------------------------------------------------------------------------
 
-    def _handle(self, frame: bytes) -> None:
-        """Hand one frame to the pipeline: it runs when the ordering rules allow."""
+    def _handle(self, frame: bytes) -> bool:
+        """Hand one frame to the pipeline: it runs when the ordering rules allow. False: the
+        client kept on past the rate limit, close with 4029."""
         try:
             message, name = protocol.decode_client_message(frame)
         except PmError as error:
             self._pipeline.answered(protocol.encode_error(protocol.safe_request_id(frame), error))
-            return
+            return True
         request_id = message.request_id
         if name == "ping":
             self._pipeline.answered(protocol.encode_pong(request_id))
-        elif name == "pong":
-            pass  # reading it was enough: _last_seen moved
-        elif name in _SESSION_COMMANDS:
+            return True
+        if name == "pong":
+            return True  # reading it was enough: _last_seen moved
+        # The rate limit is on the commands, which run something; the frames above are
+        # answered at once, costing no more than a refusal would.
+        refusal = self._limiter.admit()
+        if refusal is not None:
+            if refusal.close:
+                return False
+            self._pipeline.answered(protocol.encode_error(request_id, refusal.error))
+            return True
+        if name in _SESSION_COMMANDS:
             self._pipeline.start(
                 "barrier", as_task(lambda: self._session_command(request_id, name, message))
             )
@@ -256,6 +281,7 @@ class Connection:
                 self._pipeline.start(
                     "read", as_task(lambda: runner.run(principal, request_id, name, command))
                 )
+        return True
 
     async def _session_command(
         self, request_id: str, name: str, message: env.ClientMessage
@@ -265,7 +291,7 @@ class Connection:
         try:
             self.principal.require(self.services.runner.role_of(name))
             if name == "subscribe":
-                await subscriptions.subscribe(request_id, message.subscribe)
+                await self._subscribe(subscriptions, request_id, message.subscribe)
             elif name == "unsubscribe":
                 subscriptions.unsubscribe(request_id, message.unsubscribe)
             elif name == "set_viewing":
@@ -277,6 +303,23 @@ class Connection:
         except Exception:
             log.exception("session %s: %s failed", self.session_id, name)
             self._send(protocol.encode_error(request_id, Internal("internal error")))
+
+    async def _subscribe(
+        self, subscriptions: Subscriptions, request_id: str, command: session_pb2.Subscribe
+    ) -> None:
+        """Subscribe within the limits (projects, replays), checked before anything else."""
+        limits = self._limits
+        check_subscribe(limits.config, subscriptions.session, command)
+        if not command.HasField("since_seq"):
+            await subscriptions.subscribe(request_id, command)
+            return
+        replay = limits.replays.start(self.tenant_id)
+        self._replay = replay
+        try:
+            await subscriptions.subscribe(request_id, command)
+        finally:
+            self._replay = None
+            replay.release()
 
     async def _refresh_token(self, request_id: str, command: session_pb2.RefreshToken) -> None:
         """Moves this connection's expiry (and its roles, from the next command on)."""

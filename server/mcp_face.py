@@ -35,6 +35,7 @@ from starlette.types import Receive, Scope, Send
 
 import server
 from server.auth import Principal
+from server.limits import retry_after_headers
 from server.rest.api import View, authenticate, error_response
 from server.rest.encoding import rendered
 from server.services import Services
@@ -283,8 +284,11 @@ class McpEndpoint:
             principal = authenticate(request, services)
         # Unauthenticated: 401 with WWW-Authenticate: Bearer; NotFound: 404, a /t/{tenant}
         # path naming another tenant than the token's.
+        # RateLimited: 429 with Retry-After, past PM_REST_REQUESTS_PER_SECOND for the user.
         except PmError as error:
-            await error_response(error)(scope, receive, send)
+            await error_response(error, seq_headers=retry_after_headers(error))(
+                scope, receive, send
+            )
             return
         if scope["method"] != "POST":
             # Stateless: no session to DELETE, and a GET stream would stay open with nothing

@@ -51,6 +51,10 @@ class Session:
     def tenant_feed(self) -> bool:
         return TENANT_FEED in self._scopes
 
+    @property
+    def project_count(self) -> int:
+        return len(self._scopes) - (TENANT_FEED in self._scopes)
+
     def has(self, scope: str) -> bool:
         return scope in self._scopes
 

@@ -30,6 +30,16 @@ SERVER_DEFAULTS = {
     # Throughput runs need no heartbeat; the idle run sets a short one on purpose.
     "PM_HEARTBEAT_INTERVAL_MS": "600000",
     "PM_GRACEFUL_SHUTDOWN_SECONDS": "2",
+    # The abuse limits (server/limits.py) out of the way: a benchmark is one client driving
+    # the server flat out (5,000 connections of one token, pipelined writes, replays and
+    # REST reads in a loop), which is what they exist to stop.
+    "PM_COMMANDS_PER_SECOND": "1000000",
+    "PM_COMMAND_BURST": "1000000",
+    "PM_MAX_CONNECTIONS_PER_USER": "1000000",
+    "PM_MAX_CONNECTIONS_PER_TENANT": "1000000",
+    "PM_MAX_REPLAYS_PER_TENANT": "1000000",
+    "PM_REST_REQUESTS_PER_SECOND": "1000000",
+    "PM_REST_BURST": "1000000",
 }
 
 

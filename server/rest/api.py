@@ -21,6 +21,7 @@ from starlette.responses import JSONResponse, PlainTextResponse, Response
 
 from server.auth import Principal, extract_credentials, path_tenant_matches
 from server.commands import ReadContext, now_ms
+from server.limits import limits_for, retry_after_headers
 from server.paging import Paging
 from server.rest.encoding import json_bytes, rendered
 from server.services import Services
@@ -89,11 +90,14 @@ def authenticate(request: Request, services: Services) -> Principal:
     """The same bearer JWT as the WebSocket (header only: a query token would be logged).
 
     Under /t/{tenant}, a tenant other than the token's answers NOT_FOUND (404), whether or
-    not that tenant exists: the same answer as another tenant's ids, so nothing is learnt."""
+    not that tenant exists: the same answer as another tenant's ids, so nothing is learnt.
+    Past PM_REST_REQUESTS_PER_SECOND for the user: RateLimited (429 with Retry-After)."""
     credentials = extract_credentials(request.headers, [], request.query_params)
     principal = services.verifier.verify(credentials.token)
     if not path_tenant_matches(request.path_params, principal):
         raise NotFound("not found")
+    # Per user, not per token string: minting fresh tokens does not buy more.
+    limits_for(services).requests.check((principal.tenant_id, principal.user_id))
     return principal
 
 
@@ -198,7 +202,7 @@ def endpoint(handler: Handler) -> Callable[[Request], Awaitable[Response]]:
             markdown = wants_markdown(request)
             view = await handler(request, services, principal)
         except PmError as error:
-            return error_response(error)
+            return error_response(error, seq_headers=retry_after_headers(error))
         except Exception:
             log.exception("GET %s failed", request.url.path)
             return internal_error()
