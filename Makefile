@@ -10,7 +10,7 @@ WEB := web/dist/app.js
 WEB_SRC := $(shell find web/src web/static -type f -not -path 'web/src/gen/*' 2>/dev/null)
 TEST_ARGS ?=
 
-.PHONY: setup proto web run run-cluster test lint typecheck check bench bench-quick clean
+.PHONY: setup proto web run run-cluster test fuzz lint typecheck check bench bench-quick clean
 
 setup: $(STAMP) $(GEN) $(WEB)
 
@@ -49,6 +49,11 @@ run-cluster: setup
 
 test: setup
 	$(PY) -m pytest -q $(TEST_ARGS)
+
+# The model-based random run at 10,000 steps and the handler fuzz at 100,000 cases
+# (tests/test_model_random.py, tests/test_handler_fuzz.py); each prints its tally.
+fuzz: setup
+	PM_FUZZ=1 PM_FUZZ_SUMMARY=1 $(PY) -m pytest -q -s -p no:timeout tests/test_model_random.py tests/test_handler_fuzz.py
 
 lint: setup
 	$(PY) -m ruff check .

@@ -88,7 +88,12 @@ ENTITY_KINDS = NAME_OF_MESSAGE
 
 
 def error_message(error: PmError) -> env.Error:
-    out = env.Error(code=_CODES[error.code], message=error.message, field=error.field)
+    out = env.Error(
+        code=_CODES[error.code],
+        message=error.message,
+        field=error.field,
+        retry_after_ms=getattr(error, "retry_after_ms", 0),
+    )
     current = error.current
     if isinstance(current, Message):
         name = ENTITY_KINDS.get(type(current))

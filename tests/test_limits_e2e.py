@@ -43,9 +43,11 @@ SLOW = 0.001  # a token every 1000 s
 
 
 def retry_after_ms(error: env.Error) -> int:
+    """The hint in its field, which the message text repeats for a human reader."""
     found = RETRY_AFTER.search(error.message)
     assert found is not None, f"no retry hint in {error.message!r}"
-    return int(found.group(1))
+    assert_that(error.retry_after_ms, equal_to(int(found.group(1))))
+    return error.retry_after_ms
 
 
 async def project_keys(client: WsClient) -> list[str]:
