@@ -15,6 +15,8 @@ from hamcrest import assert_that, empty, equal_to
 from pm.v1 import entities_pb2 as pb
 from pm.v1 import envelope_pb2 as env
 from pm.v1 import work_items_pb2 as items_msg
+from server.limits import RateLimited
+from server.protocol import encode_error
 from server.web import WEB_DIST
 from tests.boards import create_project
 from tests.browser import PageLog, artifact, chromium, watch
@@ -242,3 +244,104 @@ async def test_given_an_edit_that_loses_a_conflict_when_answered_then_the_server
     assert_that(released > 0, equal_to(True))
     assert_that(final, equal_to("The server's title"))
     assert_that(log.real_errors(), empty())
+
+
+class _RateLimitedEdits:
+    """Between the page and the server: while `refuse` is set, an UpdateWorkItem from the
+    page is answered here with the frame a rate-limited server sends (built by the server's
+    own encoder) and never reaches the server; everything else passes."""
+
+    def __init__(self, retry_after_ms: int) -> None:
+        self.refuse = False
+        self.refused = 0
+        self._retry_after_ms = retry_after_ms
+
+    async def route(self, ws: Any) -> None:
+        server = ws.connect_to_server()
+
+        def from_page(message: Any) -> None:
+            if self.refuse and isinstance(message, bytes):
+                command = env.ClientMessage.FromString(message)
+                if command.WhichOneof("payload") == "update_work_item":
+                    self.refused += 1
+                    limit = RateLimited("more than 500 commands a second", self._retry_after_ms)
+                    ws.send(encode_error(command.request_id, limit))
+                    return
+            server.send(message)
+
+        ws.on_message(from_page)
+
+
+async def test_given_a_rate_limited_edit_when_refused_then_the_page_says_when_to_retry(
+    tmp_path: Path,
+) -> None:
+    _require_built()
+    async with run_server(make_config(tmp_path)) as running, chromium() as browser:
+        seeder = await open_client(running.ws_url, running.token(user="seeder", roles=["admin"]))
+        project = await _seed(seeder, ["The first title"])
+        await seeder.close()
+        page = await browser.new_page(viewport={"width": 1400, "height": 900})
+        log = watch(page)
+        limiter = _RateLimitedEdits(retry_after_ms=2_500)
+        await page.route_web_socket("**/ws", limiter.route)
+        token = running.token(user="alice", roles=["admin"])
+        await page.goto(f"{running.http_url}/#token={token}&project={project}")
+        await page.locator('[data-testid="card-PM-1"]').click()
+        title = page.locator('[data-testid="card-panel"] input[name="title"]')
+        await title.wait_for(timeout=WAIT_MS)
+
+        limiter.refuse = True
+        await title.fill("Too fast")
+        await title.press("Tab")
+        toast = page.locator('[data-testid="toast"]', has_text="try again in 3s")
+        await toast.first.wait_for(timeout=WAIT_MS)
+        # Nothing ran: the card goes back to the server's title.
+        card = page.locator('[data-testid="card-PM-1"]', has_text="The first title")
+        await card.wait_for(timeout=WAIT_MS)
+        shown = await toast.first.inner_text()
+        stored = await open_client(running.ws_url, running.token(user="reader"))
+        listed = await stored.ok(
+            "list_work_items", items_msg.ListWorkItems(project_id=project, page_size=10)
+        )
+        await stored.close()
+
+    print(f"rate limit shown: {shown!r}")
+    assert_that(limiter.refused, equal_to(1))
+    assert_that([i.title for i in listed.work_items], equal_to(["The first title"]))
+    assert_that(log.real_errors(), empty())
+
+
+async def test_given_a_connection_closed_for_flooding_when_closed_then_the_page_says_so_and_returns(
+    tmp_path: Path,
+) -> None:
+    _require_built()
+    async with run_server(make_config(tmp_path)) as running, chromium() as browser:
+        seeder = await open_client(running.ws_url, running.token(user="seeder", roles=["admin"]))
+        project = await _seed(seeder, ["The first title"])
+        await seeder.close()
+        page = await browser.new_page(viewport={"width": 1400, "height": 900})
+        log = watch(page)
+        routes: list[Any] = []
+        reconnected = asyncio.Event()
+
+        async def route(ws: Any) -> None:
+            ws.connect_to_server()
+            routes.append(ws)
+            if len(routes) == 2:
+                reconnected.set()
+
+        await page.route_web_socket("**/ws", route)
+        token = running.token(user="alice", roles=["admin"])
+        await page.goto(f"{running.http_url}/#token={token}&project={project}")
+        online = page.locator('[data-testid="connection"][data-state="online"]')
+        await online.wait_for(timeout=WAIT_MS)
+        # What the server sends a client past PM_MAX_REFUSED_COMMANDS.
+        await routes[0].close(code=4029, reason="too many refused commands")
+        toast = page.locator('[data-testid="toast"]', has_text="too many requests")
+        await toast.first.wait_for(timeout=WAIT_MS)
+        async with asyncio.timeout(WAIT_MS / 1000):
+            await reconnected.wait()
+        await online.wait_for(timeout=WAIT_MS)
+
+    assert_that(len(routes), equal_to(2))
+    assert_that(log.real_errors(allow_network=True), empty())

@@ -178,6 +178,12 @@ export class Actions {
       this.toasts.error(`${what}: not allowed for your role.`);
       return;
     }
+    if (error.code === ErrorCode.RESOURCE_EXHAUSTED && error.retryAfterMs > 0) {
+      // A rate limit: nothing ran; say when sending again is worth it.
+      const seconds = Math.max(1, Math.ceil(error.retryAfterMs / 1000));
+      this.toasts.error(`${what}: the server is busy; try again in ${seconds}s.`);
+      return;
+    }
     this.toasts.error(`${what}: ${error.message || ErrorCode[error.code]}`);
   }
 

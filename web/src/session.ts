@@ -81,6 +81,11 @@ export class Session {
       this.hooks.signOut(reason || "The server no longer accepts this token.");
       return "stop";
     }
+    if (code === 4029) {
+      // Closed for sending too fast: come back after the usual backoff, but say why.
+      this.toasts.error("The server closed the connection: too many requests. Reconnecting.");
+      return "reconnect";
+    }
     if (code >= 4400 && code <= 4499) {
       this.toasts.error(`The server closed the connection: ${reason || code}`);
       return "stop";
