@@ -53,7 +53,7 @@ test: setup
 # The model-based random run at 10,000 steps and the handler fuzz at 100,000 cases
 # (tests/test_model_random.py, tests/test_handler_fuzz.py); each prints its tally.
 fuzz: setup
-	PM_FUZZ=1 PM_FUZZ_SUMMARY=1 $(PY) -m pytest -q -s -p no:timeout tests/test_model_random.py tests/test_handler_fuzz.py
+	PM_FUZZ=1 PM_FUZZ_SUMMARY=1 $(PY) -m pytest -q -s --timeout=0 tests/test_model_random.py tests/test_handler_fuzz.py
 
 lint: setup
 	$(PY) -m ruff check .
