@@ -612,6 +612,9 @@ def fuzzer(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Fuzzer]:
         command_burst=1_000_000,
         max_refused_commands=10_000_000,
         retention_interval_seconds=3600.0,
+        # The run's connections are idle between their turns and answer no server Ping: a
+        # long run must not see them closed for a missed heartbeat (4001).
+        heartbeat_interval_ms=24 * 3_600_000,
     )
     with ServerThread(config) as live:
         fuzz = Fuzzer(live)

@@ -1468,6 +1468,9 @@ def live(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerThread]:
         command_burst=100_000,
         max_refused_commands=1_000_000,
         retention_interval_seconds=3600.0,
+        # The run's connections are idle between their turns and answer no server Ping: a
+        # long run must not see them closed for a missed heartbeat (4001).
+        heartbeat_interval_ms=24 * 3_600_000,
     )
     with ServerThread(config) as running:
         yield running
