@@ -17,6 +17,7 @@ from starlette.applications import Starlette
 from server import workers
 from server.app import create_app
 from server.config import Config, ConfigError
+from server.logs import apply_log_format
 from server.serve import uvicorn_config
 from server.tokens import mint_token
 
@@ -40,6 +41,7 @@ def main(argv: list[str] | None = None) -> int:
     app: Starlette | None = None
     try:
         config = Config.from_env()
+        apply_log_format(config.log_format)
         if config.workers > 1 and index is None:
             # Checked here, once, rather than by each worker: a refusal is printed once.
             workers.check_supported()

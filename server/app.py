@@ -20,6 +20,7 @@ from starlette.routing import BaseRoute, Mount, Route, WebSocketRoute
 from starlette.websockets import WebSocket
 
 import server
+from server.admin import admin_routes
 from server.auth import TENANT_PREFIX, extract_credentials, path_tenant_matches
 from server.config import Config
 from server.connection import Connection
@@ -27,10 +28,13 @@ from server.hub import Hub
 from server.limits import RateLimited, limits_for, retry_after_headers
 from server.logs import RefusalLog, log_accept_failures
 from server.mcp_face import McpFace
+from server.metrics import shared_metrics_from_env
+from server.operations import RequestCounts, metrics_route, readyz, shared_metrics
 from server.rest import mount as rest_mount
 from server.services import Services
 from server.transport import stats_of
 from server.web import board_routes, dev_token_route
+from server.workers import worker_index
 from tenants.errors import Unauthenticated
 
 log = logging.getLogger(__name__)
@@ -120,6 +124,8 @@ def create_app(config: Config, *, hub: Hub | None = None) -> Starlette:
     """The application; `hub` replaces the one PM_BROKER_URL picks (a test's twin)."""
     config.check_for_production()
     mcp = McpFace()
+    # A supervisor's worker shares its numbers with the other workers' scrapes.
+    shared = shared_metrics_from_env(worker_index() is not None)
 
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
@@ -128,13 +134,15 @@ def create_app(config: Config, *, hub: Hub | None = None) -> Starlette:
         services.retention.start()
         app.state.services = services
         stats = stats_of(app.state)
+        if stats is not None:
+            services.refusals = stats.refusals
         restore_loop_handler = log_accept_failures(
             asyncio.get_running_loop(), stats.refusals if stats else RefusalLog()
         )
         try:
             # The MCP session manager ends (cancelling any tool call left) before the
             # databases close.
-            async with mcp.run():
+            async with mcp.run(), shared_metrics(app, services, shared):
                 yield
         finally:
             restore_loop_handler()
@@ -159,6 +167,7 @@ def create_app(config: Config, *, hub: Hub | None = None) -> Starlette:
     )
     routes: list[BaseRoute] = [
         Route("/healthz", healthz),
+        Route("/readyz", readyz),
         WebSocketRoute("/ws", websocket_endpoint),
         rest_mount(),
         *mcp.routes(),
@@ -172,9 +181,13 @@ def create_app(config: Config, *, hub: Hub | None = None) -> Starlette:
         routes=[
             *routes,
             *dev_token_route(config),
+            # Root only: no tenant's path serves the process's numbers.
+            metrics_route(config),
+            # Operators only, and never under /t/{tenant} (server/admin.py).
+            *admin_routes(),
             Mount(TENANT_PREFIX, routes=[*routes, *board]),
             *board,
         ],
-        middleware=middleware,
+        middleware=[Middleware(RequestCounts), *middleware],
         lifespan=lifespan,
     )

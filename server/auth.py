@@ -2,7 +2,9 @@
 
 The token comes from `Authorization: Bearer <JWT>` or, for browsers, the subprotocol list
 `pm.v1, bearer.<JWT>`. A token in the query string is refused: it would land in access logs.
-Only the configured algorithms are accepted, so `alg: none` and algorithm swaps fail.
+Only the configured algorithms are accepted, so `alg: none` and algorithm swaps fail. With
+PM_JWT_KEYS the token's `kid` header picks its key (server/jwt_keys.py); a token without one
+verifies with PM_JWT_PUBLIC_KEY or PM_JWT_SECRET, as before.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ from dataclasses import dataclass
 import jwt
 
 from server.config import Config
+from server.jwt_keys import algorithms_for, shown_kid
 from server.validation import text
 from tenants.errors import InvalidArgument, PermissionDenied, Unauthenticated
 from tenants.manager import is_valid_tenant_id
@@ -56,6 +59,14 @@ class Principal:
     def require(self, role: Role) -> None:
         if self.role < role:
             raise PermissionDenied(f"this command needs the {role.name.lower()} role")
+
+
+@dataclass(frozen=True)
+class _Key:
+    material: str
+    # Only those of the key's own family: an HMAC secret never checks an RS256 signature,
+    # nor a public key (text anyone may hold) an HS256 one.
+    algorithms: list[str]
 
 
 @dataclass(frozen=True)
@@ -107,8 +118,18 @@ def _carries_token(name: str, value: str) -> bool:
 class TokenVerifier:
     def __init__(self, config: Config) -> None:
         # Config refuses "none" and unknown algorithms at start-up.
-        self._algorithms = list(config.jwt_algorithms)
-        self._key = config.jwt_public_key or config.jwt_secret
+        allowed = config.jwt_algorithms
+        default = config.jwt_default_key
+        self._default: _Key | None = None
+        if default:
+            # Without PM_JWT_KEYS the one key keeps every configured algorithm (as always:
+            # the configuration refuses a family that key cannot serve).
+            algorithms = algorithms_for(default, allowed) if config.jwt_key_set else allowed
+            self._default = _Key(default, list(algorithms))
+        self._by_kid = {
+            kid: _Key(material, list(algorithms_for(material, allowed)))
+            for kid, material in config.jwt_key_set.items()
+        }
         self._audience = config.jwt_audience or None
         self._issuer = config.jwt_issuer or None
         self._leeway = config.jwt_leeway_seconds
@@ -119,11 +140,12 @@ class TokenVerifier:
             required.append("aud")
         if self._issuer:
             required.append("iss")
+        key = self._key_for(token)
         try:
             claims = jwt.decode(
                 token,
-                self._key,
-                algorithms=self._algorithms,
+                key.material,
+                algorithms=key.algorithms,
                 audience=self._audience,
                 issuer=self._issuer,
                 leeway=self._leeway,
@@ -152,6 +174,27 @@ class TokenVerifier:
             name=_profile_claim(claims, "name"),
             email=_profile_claim(claims, "email"),
         )
+
+    def _key_for(self, token: str) -> _Key:
+        if not self._by_kid:
+            # Without PM_JWT_KEYS a kid means nothing here (identity providers send one).
+            assert self._default is not None, "the configuration always has a key"
+            return self._default
+        try:
+            kid = jwt.get_unverified_header(token).get("kid")
+        except jwt.PyJWTError as exc:
+            raise Unauthenticated(f"invalid token: {type(exc).__name__}") from None
+        if kid is None:
+            if self._default is None:
+                raise Unauthenticated(
+                    "token has no kid header, and this server verifies only tokens naming"
+                    " one of its keys"
+                )
+            return self._default
+        key = self._by_kid.get(kid) if isinstance(kid, str) else None
+        if key is None:
+            raise Unauthenticated(f"token signed with an unknown key (kid {shown_kid(kid)})")
+        return key
 
 
 def _check_claim_types(claims: Mapping[str, object]) -> None:

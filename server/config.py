@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from server import jwt_keys
 from tenants.database import Synchronous
 
 # The secret `make run` uses; PM_ENV=production refuses to start with it.
@@ -57,6 +58,12 @@ class Config:
     sqlite_synchronous: Synchronous = "NORMAL"
     jwt_secret: str = DEVELOPMENT_JWT_SECRET
     jwt_public_key: str = ""
+    # Keys chosen by a token's kid header (server/jwt_keys.py): a JSON object of kid ->
+    # HMAC secret or PEM public key, or a directory of files named by kid. Without it the
+    # kid header is ignored, as it always was.
+    jwt_keys: str = ""
+    # The PM_JWT_KEYS HMAC key whatever the server mints is signed with, its kid in the header.
+    jwt_signing_kid: str = ""
     jwt_algorithms: tuple[str, ...] = ("HS256",)
     jwt_audience: str = ""
     jwt_issuer: str = ""
@@ -125,8 +132,16 @@ class Config:
     env: str = "development"
     # Seconds uvicorn waits for connections to finish at shutdown.
     graceful_shutdown_seconds: int = 10
+    # "text" or "json" (one object a line, with tenant, user, session and request_id).
+    log_format: str = "text"
+    # Empty: /metrics answers anyone (keep it off the public side); else a bearer token.
+    metrics_token: str = ""
     # Whether heartbeat_timeout_ms was derived from the interval (see replace).
     _derived_timeout: bool = dataclasses.field(default=False, init=False, repr=False, compare=False)
+    # PM_JWT_KEYS parsed (kid -> key), once, when the configuration is built.
+    jwt_key_set: Mapping[str, str] = dataclasses.field(
+        default_factory=dict, init=False, repr=False, compare=False
+    )
 
     def __post_init__(self) -> None:
         if self.heartbeat_timeout_ms <= 0:
@@ -149,15 +164,21 @@ class Config:
             )
         if self.workers < 1:
             raise ConfigError("PM_WORKERS must be at least 1")
+        if self.log_format not in ("text", "json"):
+            raise ConfigError("PM_LOG_FORMAT must be text or json")
         if self.workers > 1 and scheme in ("", "memory"):
             raise ConfigError(
                 "PM_WORKERS above 1 needs PM_BROKER_URL (redis://...): without a broker the"
                 " processes would not see each other's events"
             )
-        if self.jwt_public_key and any(a.upper().startswith("HS") for a in self.jwt_algorithms):
+        if self.jwt_keys:
+            pass  # checked key by key once the algorithms are (_check_keys)
+        elif self.jwt_signing_kid:
+            raise ConfigError("PM_JWT_SIGNING_KID names a key of PM_JWT_KEYS, which is not set")
+        elif self.jwt_public_key and any(a.upper().startswith("HS") for a in self.jwt_algorithms):
             # pyjwt refuses a PEM key as an HMAC secret: every token would fail at runtime.
             raise ConfigError("PM_JWT_PUBLIC_KEY needs PM_JWT_ALGORITHMS such as RS256 or ES256")
-        if not self.jwt_public_key and not any(a.startswith("HS") for a in self.jwt_algorithms):
+        elif not self.jwt_public_key and not any(a.startswith("HS") for a in self.jwt_algorithms):
             raise ConfigError(
                 f"PM_JWT_ALGORITHMS={','.join(self.jwt_algorithms)} needs PM_JWT_PUBLIC_KEY"
             )
@@ -209,6 +230,8 @@ class Config:
                 "PM_MAX_REPLAY_BYTES must hold at least one PM_MAX_MESSAGE_BYTES frame"
             )
         self._check_algorithms()
+        if self.jwt_keys:
+            self._check_keys()
 
     def _check_algorithms(self) -> None:
         if not self.jwt_algorithms:
@@ -220,13 +243,57 @@ class Config:
                     f" use one of {', '.join(sorted(_ALGORITHMS))}"
                 )
         hmac = [a for a in self.jwt_algorithms if a.startswith("HS")]
-        if hmac and len(hmac) != len(self.jwt_algorithms):
+        # With PM_JWT_KEYS each key verifies only its own family, so both may be listed (a
+        # rotation from a secret to a key pair); one key alone cannot serve both.
+        if hmac and len(hmac) != len(self.jwt_algorithms) and not self.jwt_keys:
             # One key verifies every algorithm: a public key is no HMAC secret, and the reverse.
             raise ConfigError("PM_JWT_ALGORITHMS: do not mix HMAC (HS*) with public-key algorithms")
 
+    def _check_keys(self) -> None:
+        try:
+            keys = jwt_keys.parse_keys(self.jwt_keys)
+        except ValueError as exc:
+            raise ConfigError(f"PM_JWT_KEYS: {exc}") from None
+        object.__setattr__(self, "jwt_key_set", keys)
+        for kid, material in keys.items():
+            if not jwt_keys.algorithms_for(material, self.jwt_algorithms):
+                raise ConfigError(
+                    f"PM_JWT_KEYS: key {kid!r} is {jwt_keys.describe(material)}, and"
+                    f" PM_JWT_ALGORITHMS={','.join(self.jwt_algorithms)} has no algorithm for it"
+                )
+        default = self.jwt_default_key
+        if default and not jwt_keys.algorithms_for(default, self.jwt_algorithms):
+            name = "PM_JWT_PUBLIC_KEY" if self.jwt_public_key else "PM_JWT_SECRET"
+            raise ConfigError(
+                f"{name} (tokens without kid) has no algorithm in"
+                f" PM_JWT_ALGORITHMS={','.join(self.jwt_algorithms)}"
+            )
+        kid = self.jwt_signing_kid
+        if kid and kid not in keys:
+            raise ConfigError(f"PM_JWT_SIGNING_KID: no key {kid!r} in PM_JWT_KEYS")
+        if kid and not jwt_keys.is_hmac_key(keys[kid]):
+            raise ConfigError(
+                f"PM_JWT_SIGNING_KID: key {kid!r} is a public key; the server signs with"
+                " HMAC secrets only"
+            )
+
+    @property
+    def jwt_default_key(self) -> str:
+        """The key of tokens without a kid header ("": such tokens are refused). Beside
+        PM_JWT_KEYS the development secret is never a default: only a secret set on purpose."""
+        if self.jwt_public_key:
+            return self.jwt_public_key
+        if self.jwt_key_set and self.jwt_secret == DEVELOPMENT_JWT_SECRET:
+            return ""
+        return self.jwt_secret
+
     @property
     def uses_development_secret(self) -> bool:
-        return self.jwt_secret == DEVELOPMENT_JWT_SECRET and not self.jwt_public_key
+        return (
+            self.jwt_secret == DEVELOPMENT_JWT_SECRET
+            and not self.jwt_public_key
+            and not self.jwt_key_set
+        )
 
     def check_for_production(self) -> None:
         if self.env != "production":
@@ -239,6 +306,16 @@ class Config:
                 f"PM_ENV=production needs a PM_JWT_SECRET of at least"
                 f" {MIN_PRODUCTION_SECRET_BYTES} bytes"
             )
+        for kid, material in self.jwt_key_set.items():
+            if material == DEVELOPMENT_JWT_SECRET:
+                raise ConfigError(f"PM_ENV=production refuses the development secret (key {kid!r})")
+            if jwt_keys.is_hmac_key(material) and (
+                len(material.encode("utf-8")) < MIN_PRODUCTION_SECRET_BYTES
+            ):
+                raise ConfigError(
+                    f"PM_ENV=production needs PM_JWT_KEYS secrets of at least"
+                    f" {MIN_PRODUCTION_SECRET_BYTES} bytes (key {kid!r})"
+                )
 
     def replace(self, **changes: Any) -> Config:
         if self._derived_timeout and "heartbeat_timeout_ms" not in changes:

@@ -14,6 +14,7 @@ import logging
 import time
 import uuid
 
+from starlette.responses import JSONResponse
 from starlette.websockets import WebSocket
 
 import server
@@ -23,6 +24,7 @@ from server import protocol
 from server.auth import Principal
 from server.frames import binary_frame
 from server.limits import ReplaySlot, check_subscribe, limits_for
+from server.logs import bind_session, command_context
 from server.outbox import FrameSink, Outbox
 from server.pipeline import CommandPipeline, as_task
 from server.protocol import CloseCode
@@ -31,7 +33,14 @@ from server.services import Services
 from server.subscriptions import Subscriptions
 from server.transport import FRAMES_EXTENSION
 from tenants import event_log
-from tenants.errors import Internal, InvalidArgument, PermissionDenied, PmError
+from tenants.errors import (
+    FailedPrecondition,
+    Internal,
+    InvalidArgument,
+    PermissionDenied,
+    PmError,
+    ResourceExhausted,
+)
 
 log = logging.getLogger(__name__)
 
@@ -40,6 +49,8 @@ _SESSION_COMMANDS = frozenset({"subscribe", "unsubscribe", "set_viewing", "refre
 
 # Follow-ups that outlive a closed connection until they commit and publish (strong refs).
 _follow_ups: set[asyncio.Task[None]] = set()
+# The metrics' command label of a frame that did not parse (no oneof field to name it by).
+INVALID_FRAME = "invalid_frame"
 
 
 class Connection:
@@ -59,9 +70,16 @@ class Connection:
         config = services.config
         self.subscriptions: Subscriptions | None = None
         self.outbox: Outbox | None = None
+        self._metrics = services.metrics
         self._pipeline = CommandPipeline(
-            config.max_in_flight, self._send, self._deliver, on_idle=self._seen
+            config.max_in_flight,
+            self._send,
+            self._deliver,
+            on_idle=self._seen,
+            record=self._metrics.command,
         )
+        # Frames answered (or refused) on this connection, for its closing line.
+        self._commands = 0
         self._limits = limits_for(services)
         self._limiter = self._limits.commands()
         # The running Subscribe's replay, counted among its tenant's (server/limits.py).
@@ -95,19 +113,50 @@ class Connection:
 
     # --- lifecycle --------------------------------------------------------------------------
 
+    def _open_refusal(self, refused: PmError) -> JSONResponse:
+        """The HTTP answer to an upgrade whose tenant cannot be opened now."""
+        self.services.refusals.refused(f"upgrade: tenant cannot be opened: {refused.message}")
+        if isinstance(refused, ResourceExhausted):
+            # A restore holding the file (back in a moment) or a full disk (an operator must
+            # free space): both pass, so the client retries, later for the disk.
+            wait = "1" if self.services.databases.is_held(self.tenant_id) else "30"
+            return JSONResponse(
+                {"error": "unavailable", "message": refused.message},
+                status_code=503,
+                headers={"Retry-After": wait},
+            )
+        # A file written by a newer server: retrying will not help until it is upgraded.
+        return JSONResponse(
+            {"error": "failed_precondition", "message": refused.message}, status_code=409
+        )
+
     async def serve(self) -> None:
         services = self.services
         config = services.config
-        async with services.databases.lease(self.tenant_id) as db:
-            current_seq = await db.read(event_log.current_seq)
-            epoch = db.meta.epoch
-            await services.profiles.remember(db, self.principal)
+        # This task's lines (and its commands' tasks') name the session in JSON logs.
+        bind_session(self.tenant_id, self.principal.user_id, self.session_id)
+        databases = services.databases
+        try:
+            async with databases.lease(self.tenant_id) as db:
+                generation = databases.generation(self.tenant_id)
+                current_seq = await db.read(event_log.current_seq)
+                epoch = db.meta.epoch
+                await services.profiles.remember(db, self.principal)
+        except (ResourceExhausted, FailedPrecondition) as refused:
+            # Nothing is accepted yet: the upgrade itself says why, never a bare 500.
+            await self.websocket.send_denial_response(self._open_refusal(refused))
+            return
         self.subscriptions = Subscriptions(self, services, epoch)
         await self.websocket.accept(subprotocol=self.subprotocol)
         sink: FrameSink = self.websocket.scope["extensions"][FRAMES_EXTENSION]
         self.outbox = Outbox(sink, config.send_queue_limit, config.send_queue_bytes)
         services.connections.add(self)
         services.heartbeats.add(self)
+        opened_at = self._loop.time()
+        if databases.generation(self.tenant_id) != generation:
+            # A restore began after the epoch above was read and swept the connections
+            # before this one joined them: this one holds the old history, so it goes too.
+            self.abort(CloseCode.SERVICE_RESTART, "tenant restored: reconnect and reload")
         log.info(
             "session %s opened: user %s tenant %s",
             self.session_id,
@@ -135,7 +184,14 @@ class Connection:
             if self._closer is not None:
                 await asyncio.gather(self._closer, return_exceptions=True)
             self._release()
-            log.info("session %s closed (code %s)", self.session_id, self._close_code)
+            self._metrics.connection_closed(self._close_code)
+            log.info(
+                "session %s closed (code %s) after %.3f s, %d commands",
+                self.session_id,
+                self._close_code,
+                self._loop.time() - opened_at,
+                self._commands,
+            )
 
     def _release(self) -> None:
         self.services.connections.discard(self)
@@ -248,25 +304,33 @@ class Connection:
         try:
             message, name = protocol.decode_client_message(frame)
         except PmError as error:
-            self._pipeline.answered(protocol.encode_error(protocol.safe_request_id(frame), error))
+            self._commands += 1
+            self._pipeline.answered(
+                protocol.encode_error(protocol.safe_request_id(frame), error),
+                INVALID_FRAME,
+                error.code.value,
+            )
             return True
         request_id = message.request_id
-        if name == "ping":
-            self._pipeline.answered(protocol.encode_pong(request_id))
-            return True
         if name == "pong":
             return True  # reading it was enough: _last_seen moved
+        self._commands += 1
+        if name == "ping":
+            self._pipeline.answered(protocol.encode_pong(request_id), name)
+            return True
         # The rate limit is on the commands, which run something; the frames above are
         # answered at once, costing no more than a refusal would.
         refusal = self._limiter.admit()
         if refusal is not None:
-            if refusal.close:
-                return False
-            self._pipeline.answered(protocol.encode_error(request_id, refusal.error))
-            return True
+            return self._refuse(request_id, name, refusal.error, close=refusal.close)
         if name in _SESSION_COMMANDS:
             self._pipeline.start(
-                "barrier", as_task(lambda: self._session_command(request_id, name, message))
+                "barrier",
+                as_task(
+                    lambda: self._session_command(request_id, name, message),
+                    command_context(request_id),
+                ),
+                name,
             )
         else:
             command = getattr(message, name)
@@ -275,17 +339,40 @@ class Connection:
             if runner.is_mutation(name):
                 # No task: the write's commit answers it (see CommandRunner.submit).
                 self._pipeline.start(
-                    "write", lambda done: runner.submit(principal, request_id, name, command, done)
+                    "write",
+                    lambda done: runner.submit(principal, request_id, name, command, done),
+                    name,
                 )
             else:
                 self._pipeline.start(
-                    "read", as_task(lambda: runner.run(principal, request_id, name, command))
+                    "read",
+                    as_task(
+                        lambda: runner.run(principal, request_id, name, command),
+                        command_context(request_id),
+                    ),
+                    name,
                 )
+        return True
+
+    def _refuse(self, request_id: str, name: str, error: PmError, *, close: bool) -> bool:
+        """Past the command rate: answered RESOURCE_EXHAUSTED, or (False) closed with 4029.
+        Logged at most once a second per reason, with a count."""
+        rate = self.services.config.commands_per_second
+        if close:
+            self.services.refusals.command_refused(
+                f"closing with 4029: kept on past {rate:g} commands a second"
+            )
+            return False
+        self.services.refusals.command_refused(
+            f"{error.code.value}: more than {rate:g} commands a second"
+        )
+        self._pipeline.answered(protocol.encode_error(request_id, error), name, error.code.value)
         return True
 
     async def _session_command(
         self, request_id: str, name: str, message: env.ClientMessage
-    ) -> None:
+    ) -> Outcome:
+        """Answers by itself; the Outcome (with no frame) carries the code."""
         subscriptions = self.subscriptions
         assert subscriptions is not None
         try:
@@ -300,9 +387,12 @@ class Connection:
                 await self._refresh_token(request_id, message.refresh_token)
         except PmError as error:
             self._send(protocol.encode_error(request_id, error))
+            return Outcome(b"", code=error.code.value)
         except Exception:
             log.exception("session %s: %s failed", self.session_id, name)
             self._send(protocol.encode_error(request_id, Internal("internal error")))
+            return Outcome(b"", code=Internal.code.value)
+        return Outcome(b"")
 
     async def _subscribe(
         self, subscriptions: Subscriptions, request_id: str, command: session_pb2.Subscribe
@@ -343,6 +433,7 @@ class Connection:
     def _deliver(self, outcome: Outcome) -> None:
         """A committed write's event, in commit order, right after its answer."""
         if outcome.event is not None:
+            self._metrics.events_published += 1
             self.services.hub.publish(outcome.event)
         if outcome.follow_up is not None:
             follow_up = outcome.follow_up
@@ -350,11 +441,13 @@ class Connection:
             runner = self.services.runner
             hub = self.services.hub
             principal = self.principal
+            metrics = self._metrics
 
             async def run_follow_up() -> None:
                 # After the answer and its event: housekeeping never delays either.
                 event = await runner.follow_up(principal, request_id, follow_up)
                 if event is not None:
+                    metrics.events_published += 1
                     hub.publish(event)
 
             task = asyncio.ensure_future(run_follow_up())

@@ -7,16 +7,26 @@
 - `uvicorn_log_config`: uvicorn's logging configuration plus a filter that drops the query
   string of `/ws` from every uvicorn line: a token put there must never reach a log file.
   It goes through uvicorn's own dictConfig, so each worker process installs it too.
+- PM_LOG_FORMAT=json: `JsonFormatter` writes one JSON object a line (ts, level, logger,
+  message, and tenant, user, session and request_id when the line was logged for one), for
+  uvicorn's loggers and ours alike. The fields come from context variables: a connection
+  binds its session in its own task (`bind_session`), each command its request id in the
+  context its task runs in (`command_context`), a rarer path for a moment (`request_scope`).
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import copy
+import json
 import logging
 import os
 import re
-from collections.abc import Callable, Mapping
+import time
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass
 from typing import Any
 
 import uvicorn.config
@@ -47,6 +57,10 @@ class RefusalLog:
         self._note(
             ("refused a connection: %s", "refused %d connections in the last second: %s", reason)
         )
+
+    def command_refused(self, reason: str) -> None:
+        """A command refused by the rate limit (RESOURCE_EXHAUSTED), or the 4029 close."""
+        self._note(("refused a command: %s", "refused %d commands in the last second: %s", reason))
 
     def accept_failed(self, reason: str) -> None:
         """asyncio's failed accept(): the connection waits in the backlog, retried later."""
@@ -148,8 +162,97 @@ class DropWebSocketChatter(logging.Filter):
         return not (isinstance(record.msg, str) and record.msg in _CHATTER)
 
 
-def uvicorn_log_config() -> dict[str, Any]:
+LOG_FORMATS = ("text", "json")
+
+
+@dataclass(frozen=True, slots=True)
+class LogContext:
+    tenant: str = ""
+    user: str = ""
+    session: str = ""
+
+
+_context: contextvars.ContextVar[LogContext | None] = contextvars.ContextVar(
+    "pm_log_context", default=None
+)
+_request_id: contextvars.ContextVar[str] = contextvars.ContextVar("pm_request_id", default="")
+
+
+def bind_session(tenant: str, user: str, session: str) -> None:
+    """For the rest of the calling task (and the tasks it starts)."""
+    _context.set(LogContext(tenant, user, session))
+
+
+def command_context(request_id: str) -> contextvars.Context:
+    """A copy of the current context with the command's request id, to run its task in."""
+    context = contextvars.copy_context()
+    context.run(_request_id.set, request_id)
+    return context
+
+
+@contextmanager
+def request_scope(tenant: str, user: str, request_id: str) -> Iterator[None]:
+    """For lines logged outside the command's own context (a write's batch callback)."""
+    outer = _context.get()
+    session = outer.session if outer is not None and outer.tenant == tenant else ""
+    token = _context.set(LogContext(tenant, user, session))
+    request = _request_id.set(request_id)
+    try:
+        yield
+    finally:
+        _request_id.reset(request)
+        _context.reset(token)
+
+
+class JsonFormatter(logging.Formatter):
+    """One JSON object a line; the context's fields only when set."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        line: dict[str, object] = {
+            "ts": _timestamp(record.created),
+            "level": record.levelname,
+            "logger": record.name,
+            "message": record.getMessage(),
+        }
+        context = _context.get()
+        if context is not None:
+            if context.tenant:
+                line["tenant"] = context.tenant
+            if context.user:
+                line["user"] = context.user
+            if context.session:
+                line["session"] = context.session
+        request_id = _request_id.get()
+        if request_id:
+            line["request_id"] = request_id
+        if record.exc_info:
+            line["exception"] = self.formatException(record.exc_info)
+        elif record.exc_text:
+            line["exception"] = record.exc_text
+        if record.stack_info:
+            line["stack"] = self.formatStack(record.stack_info)
+        return json.dumps(line, ensure_ascii=False, default=str)
+
+
+def _timestamp(created: float) -> str:
+    seconds = int(created)
+    millis = int((created - seconds) * 1000)
+    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(seconds)) + f".{millis:03d}Z"
+
+
+def apply_log_format(log_format: str, logger: logging.Logger | None = None) -> None:
+    """PM_LOG_FORMAT on the root logger's handlers (uvicorn's own: uvicorn_log_config)."""
+    if log_format != "json":
+        return
+    for handler in (logger or logging.getLogger()).handlers:
+        handler.setFormatter(JsonFormatter())
+
+
+def uvicorn_log_config(log_format: str = "text") -> dict[str, Any]:
     config = copy.deepcopy(uvicorn.config.LOGGING_CONFIG)
+    if log_format == "json":
+        json_formatter = {"()": f"{__name__}.{JsonFormatter.__name__}"}
+        config["formatters"] = {"default": json_formatter, "access": dict(json_formatter)}
     config["filters"] = {
         "drop_ws_query": {"()": f"{__name__}.{DropWsQuery.__name__}"},
         "drop_ws_chatter": {"()": f"{__name__}.{DropWebSocketChatter.__name__}"},

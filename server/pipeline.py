@@ -18,8 +18,10 @@ seq order and the sender sees its Response before its event.
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import logging
 from collections.abc import Awaitable, Callable
+from time import perf_counter
 from typing import Literal
 
 from server.runner import Outcome
@@ -30,13 +32,19 @@ Kind = Literal["read", "write", "barrier"]
 # Starts a command; the command calls the function it is given once, with its Outcome (None
 # when it answered by itself).
 Launch = Callable[[Callable[[Outcome | None], None]], None]
+# Told of each command answered: its name, code (OK or the ErrorCode) and seconds taken.
+Record = Callable[[str, str, float], None]
 
 # Commands still running after their connection closed: they commit and publish anyway.
 _running: set[asyncio.Task[None]] = set()
 
 
-def as_task(run: Callable[[], Awaitable[Outcome | None]]) -> Launch:
-    """A Launch that runs a coroutine as a task of its own (kept alive until it is done)."""
+def as_task(
+    run: Callable[[], Awaitable[Outcome | None]], context: contextvars.Context | None = None
+) -> Launch:
+    """A Launch that runs a coroutine as a task of its own (kept alive until it is done), in
+    `context` if given: a command held back starts from another command's callback, whose
+    context is not its own."""
 
     def launch(done: Callable[[Outcome | None], None]) -> None:
         async def execute() -> None:
@@ -48,7 +56,7 @@ def as_task(run: Callable[[], Awaitable[Outcome | None]]) -> Launch:
             finally:
                 done(outcome)
 
-        task = asyncio.ensure_future(execute())
+        task = asyncio.get_running_loop().create_task(execute(), context=context)
         _running.add(task)
         task.add_done_callback(_running.discard)
 
@@ -56,12 +64,14 @@ def as_task(run: Callable[[], Awaitable[Outcome | None]]) -> Launch:
 
 
 class _Slot:
-    __slots__ = ("kind", "done", "outcome")
+    __slots__ = ("kind", "done", "outcome", "name", "started")
 
-    def __init__(self, kind: Kind | None) -> None:
+    def __init__(self, kind: Kind | None, name: str = "", started: float = 0.0) -> None:
         self.kind = kind
         self.done = False
         self.outcome: Outcome | None = None
+        self.name = name
+        self.started = started
 
 
 class CommandPipeline:
@@ -72,8 +82,10 @@ class CommandPipeline:
         deliver: Callable[[Outcome], None],
         *,
         on_idle: Callable[[], None] = lambda: None,
+        record: Record | None = None,
     ) -> None:
         self._max = max_in_flight
+        self._record = record
         self._send = send
         # Called when the last command in flight has been answered.
         self._on_idle = on_idle
@@ -98,17 +110,19 @@ class CommandPipeline:
             self._room = asyncio.get_running_loop().create_future()
             await self._room
 
-    def answered(self, frame: bytes) -> None:
+    def answered(self, frame: bytes, name: str = "", code: str = "OK") -> None:
         """A command answered without running (a Ping's Pong, a frame that did not parse)."""
         slot = _Slot(None)
         slot.done = True
         slot.outcome = Outcome(frame)
         self._add(slot)
+        if name and self._record is not None:
+            self._record(name, code, 0.0)
         self._flush()
 
-    def start(self, kind: Kind, launch: Launch) -> None:
+    def start(self, kind: Kind, launch: Launch, name: str = "") -> None:
         """Take a command; it runs as soon as the ordering rules allow."""
-        slot = _Slot(kind)
+        slot = _Slot(kind, name, perf_counter() if name else 0.0)
         self._add(slot)
         if self._waiting or not self._may_run(kind):
             self._waiting.append((slot, launch))
@@ -136,6 +150,10 @@ class CommandPipeline:
             self._running[kind] -= 1
             slot.outcome = outcome
             slot.done = True
+            if slot.name and self._record is not None:
+                # No outcome: it raised outside the runner (logged there) and went unanswered.
+                code = outcome.code if outcome is not None else "INTERNAL"
+                self._record(slot.name, code, perf_counter() - slot.started)
             self._flush()
             self._start_waiting()
 

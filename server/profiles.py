@@ -41,6 +41,12 @@ class UserProfiles:
     def __len__(self) -> int:
         return len(self._known)
 
+    def forget_tenant(self, tenant_id: str) -> None:
+        """Forget what was written for the tenant: its file was replaced (a restore), and
+        its users table is the copy's."""
+        for key in [k for k in self._known if k[0] == tenant_id]:
+            del self._known[key]
+
     async def remember(self, db: TenantDatabase, principal: Principal) -> None:
         """Record the principal's name and email in its tenant's users table, if changed.
 

@@ -31,6 +31,8 @@ from server.commands import (
     snake_case,
 )
 from server.hub import PublishedEvent
+from server.logs import request_scope
+from server.metrics import Metrics
 from server.paging import Paging
 from tenants import processed_requests
 from tenants.changes import ChangeSet
@@ -55,6 +57,8 @@ class Outcome:
     event: PublishedEvent | None = None
     follow_up: FollowUp | None = None
     request_id: str = ""
+    # OK or the ErrorCode's name, for the metrics.
+    code: str = "OK"
 
 
 @dataclass(frozen=True)
@@ -71,8 +75,10 @@ class CommandRunner:
         table: CommandTable,
         *,
         max_message_bytes: int = DEFAULT_MESSAGE_BYTES,
+        metrics: Metrics | None = None,
     ) -> None:
         self._databases = databases
+        self._metrics = metrics if metrics is not None else Metrics()
         self.table = table
         self._max_message_bytes = max_message_bytes
 
@@ -96,7 +102,7 @@ class CommandRunner:
         try:
             return await self._run(principal, request_id, name, command)
         except Exception as exc:
-            return self._refused(request_id, name, exc)
+            return self._refused(principal, request_id, name, exc)
 
     def submit(
         self,
@@ -117,14 +123,17 @@ class CommandRunner:
         try:
             principal.require(spec.role)
         except PmError as error:
-            done(Outcome(protocol.encode_error(request_id, error)))
+            done(Outcome(protocol.encode_error(request_id, error), code=error.code.value))
             return
         paging = self._paging(db)
         fingerprint = protocol.fingerprint(name, command)
+        metrics = self._metrics
+        tenant_id = principal.tenant_id
 
         def settle(applied: _Applied | None, error: BaseException | None) -> None:
+            metrics.write_settled(tenant_id, db.stats)
             if error is not None or applied is None:
-                done(self._refused(request_id, name, error or RuntimeError("no result")))
+                done(self._refused(principal, request_id, name, error or RuntimeError("no result")))
                 return
             done(
                 Outcome(
@@ -165,24 +174,31 @@ class CommandRunner:
 
         task.add_done_callback(answer)
 
-    def _refused(self, request_id: str, name: str, exc: BaseException) -> Outcome:
+    def _refused(
+        self, principal: Principal, request_id: str, name: str, exc: BaseException
+    ) -> Outcome:
         """The Outcome of a command that raised: its error frame, never a stack trace."""
         if isinstance(exc, PmError):
-            return Outcome(protocol.encode_error(request_id, exc))
+            return Outcome(protocol.encode_error(request_id, exc), code=exc.code.value)
         if isinstance(exc, Unchanged):
             return Outcome(
                 protocol.encode_result(
                     request_id, name, exc.result, max_bytes=self._max_message_bytes
                 )
             )
-        if isinstance(exc, sqlite3.IntegrityError):
-            # A constraint the handler's own checks should have caught (another process
-            # won a race): refuse without leaking SQL.
-            log.warning("constraint refused %s request %s", name, request_id)
-            refused = FailedPrecondition("the change conflicts with the current state; retry")
-            return Outcome(protocol.encode_error(request_id, refused))
-        log.error("command %s (request %s) failed", name, request_id, exc_info=exc)
-        return Outcome(protocol.encode_error(request_id, Internal("internal error")))
+        # A write is answered from its batch's callback, in no connection's context.
+        with request_scope(principal.tenant_id, principal.user_id, request_id):
+            if isinstance(exc, sqlite3.IntegrityError):
+                # A constraint the handler's own checks should have caught (another process
+                # won a race): refuse without leaking SQL.
+                log.warning("constraint refused %s request %s", name, request_id)
+                refused = FailedPrecondition("the change conflicts with the current state; retry")
+                return Outcome(protocol.encode_error(request_id, refused), code=refused.code.value)
+            log.error("command %s (request %s) failed", name, request_id, exc_info=exc)
+        return Outcome(
+            protocol.encode_error(request_id, Internal("internal error")),
+            code=Internal.code.value,
+        )
 
     async def _run(
         self, principal: Principal, request_id: str, name: str, command: Message

@@ -34,7 +34,7 @@ def uvicorn_config(app: Starlette, config: Config, **overrides: Any) -> uvicorn.
         "ws_max_size": config.max_message_bytes,
         # h11's own limit, for heads arriving in pieces, agrees with ours for whole ones.
         "h11_max_incomplete_event_size": MAX_HEAD_BYTES,
-        "log_config": uvicorn_log_config(),
+        "log_config": uvicorn_log_config(config.log_format),
         "lifespan": "on",
         # The plain asyncio loop, even where uvloop happens to be installed (measured, uvloop
         # gave the server nothing: docs/architecture.md), with a selector that tells read

@@ -14,8 +14,11 @@ from server.config import Config
 from server.handlers import command_table
 from server.heartbeats import Heartbeats
 from server.hub import Hub, PublishedEvent, create_hub
+from server.logs import RefusalLog
+from server.metrics import Metrics
 from server.presence import Presence
 from server.profiles import UserProfiles
+from server.readiness import Readiness
 from server.redis_presence import RedisPresenceExchange, exchange_for
 from server.retention import RetentionTask
 from server.runner import CommandRunner
@@ -47,9 +50,17 @@ class Services:
     connections: set[Connection] = field(default_factory=set)
     # Presence between processes (a broker's); None with the in-process hub.
     presence_exchange: RedisPresenceExchange | None = None
+    metrics: Metrics = field(default_factory=Metrics)
+    readiness: Readiness | None = None
+    # Refused commands (the rate limit), logged like refused upgrades; the lifespan shares
+    # the sockets' log.
+    refusals: RefusalLog = field(default_factory=RefusalLog)
 
     @classmethod
-    def create(cls, config: Config, *, hub: Hub | None = None) -> Services:
+    def create(
+        cls, config: Config, *, hub: Hub | None = None, metrics: Metrics | None = None
+    ) -> Services:
+        metrics = metrics if metrics is not None else Metrics()
         databases = TenantDatabases(
             config.data_dir,
             max_open=config.max_open_tenants,
@@ -101,7 +112,10 @@ class Services:
             hub=hub,
             verifier=TokenVerifier(config),
             runner=CommandRunner(
-                databases, command_table(), max_message_bytes=config.max_message_bytes
+                databases,
+                command_table(),
+                max_message_bytes=config.max_message_bytes,
+                metrics=metrics,
             ),
             streams=TenantStreams(
                 hub,
@@ -109,6 +123,7 @@ class Services:
                 fill,
                 config.gap_fill_ms / 1000,
                 tail_interval_s=config.tail_interval_ms / 1000,
+                metrics=metrics,
             ),
             heartbeats=Heartbeats(
                 config.heartbeat_interval_ms / 1000, config.heartbeat_timeout_ms / 1000
@@ -116,6 +131,8 @@ class Services:
             retention=RetentionTask(config, databases),
             presence=presence,
             presence_exchange=exchange,
+            metrics=metrics,
+            readiness=Readiness(config.data_dir / "tenants"),
         )
 
     async def close(self) -> None:

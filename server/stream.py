@@ -18,6 +18,7 @@ import logging
 from collections.abc import Awaitable, Callable, Iterable
 
 from server.hub import Hub, PublishedEvent
+from server.metrics import Metrics
 from server.session import TENANT_FEED
 
 log = logging.getLogger(__name__)
@@ -30,8 +31,11 @@ Position = Callable[[str], Awaitable[int]]
 
 
 class TenantStream:
-    def __init__(self, tenant_id: str, fill: Fill, gap_fill_s: float) -> None:
+    def __init__(
+        self, tenant_id: str, fill: Fill, gap_fill_s: float, metrics: Metrics | None = None
+    ) -> None:
         self.tenant_id = tenant_id
+        self._metrics = metrics if metrics is not None else Metrics()
         # The seq of the last event released (everything up to it has been).
         self.position = 0
         self._fill = fill
@@ -106,6 +110,8 @@ class TenantStream:
             feed = self._by_scope.get(TENANT_FEED)
             if feed:
                 receivers |= feed
+        # Once per event, not per receiver: a fan-out to a thousand stays a thousand calls.
+        self._metrics.event_deliveries += len(receivers)
         for receiver in receivers:
             try:
                 receiver(event)
@@ -179,8 +185,10 @@ class TenantStreams:
         fill: Fill,
         gap_fill_s: float,
         tail_interval_s: float = 1.0,
+        metrics: Metrics | None = None,
     ) -> None:
         self._hub = hub
+        self._metrics = metrics if metrics is not None else Metrics()
         self._position = position
         self._fill = fill
         self._gap_fill_s = gap_fill_s
@@ -208,7 +216,7 @@ class TenantStreams:
         return await asyncio.shield(opening)
 
     async def _open_new(self, tenant_id: str) -> TenantStream:
-        stream = TenantStream(tenant_id, self._fill, self._gap_fill_s)
+        stream = TenantStream(tenant_id, self._fill, self._gap_fill_s, self._metrics)
         try:
             # Live first, then read where the log is: nothing falls between the two.
             await self._hub.subscribe(tenant_id, stream.receive)
@@ -232,6 +240,20 @@ class TenantStreams:
         task = asyncio.ensure_future(self._hub.unsubscribe(tenant_id, stream.receive))
         self._closing.add(task)
         task.add_done_callback(self._closing.discard)
+
+    def reset(self, tenant_id: str) -> None:
+        """Forget the tenant's stream even while listened to: its file was replaced (a
+        restore), so its position belongs to another history. Its connections are closed
+        by then; the next one opens a stream at the new file's seq."""
+        stream = self._streams.get(tenant_id)
+        if stream is None:
+            return
+        if not stream.idle:
+            log.warning(
+                "tenant %s: stream reset with %d listeners", tenant_id, stream.listener_count()
+            )
+        stream.close()  # no listeners left: released below, as an idle stream is
+        self.release_if_idle(tenant_id)
 
     @property
     def open_count(self) -> int:

@@ -228,6 +228,7 @@ class Subscriptions:
         session = self.session
         peer = self._peer
         max_bytes = self._services.config.max_message_bytes
+        metrics = self._services.metrics
         for _ in range(_CATCH_UP_ROUNDS):
             while cursor < target and peer.open:
                 after = cursor
@@ -235,11 +236,15 @@ class Subscriptions:
                     page = await _read_page(tenant_db, after, target, project_ids, feed)
                 if not page:
                     break
+                sent = 0
                 for stored in page:
                     if session.replayed(stored.seq, stored.project_ids, stored.tenant_level):
                         peer.push_replay(
                             protocol.event_ws_frame(stored.seq, stored.payload, max_bytes=max_bytes)
                         )
+                        sent += 1
+                metrics.replay_pages += 1
+                metrics.replayed_events += sent
                 cursor = page[-1].seq
                 await peer.drained()
                 await asyncio.sleep(0)  # a page is a few milliseconds: let others run

@@ -16,7 +16,7 @@ from starlette.responses import FileResponse, JSONResponse, PlainTextResponse, R
 from starlette.routing import BaseRoute, Route
 
 from server.config import Config
-from server.tokens import mint_token
+from server.tokens import mint_server_token
 
 WEB_DIST = Path(__file__).resolve().parent.parent / "web" / "dist"
 _TYPES = {
@@ -96,8 +96,8 @@ def dev_token_route(config: Config) -> list[BaseRoute]:
                 {"code": "INVALID_ARGUMENT", "message": "user: 1-32 of a-z, 0-9, - and _"},
                 status_code=422,
             )
-        token = mint_token(
-            config.jwt_secret,
+        token = mint_server_token(
+            config,
             tenant_id="dev",
             user_id=user,
             roles=["admin"],

@@ -21,6 +21,10 @@ connections are lost and reconnect to either worker, and nothing acknowledged is
 every commit is in the shared databases. One that dies more than MAX_RESTARTS times within
 RESTART_WINDOW_S has a cause a restart will not mend (the port taken by another program, a
 broken data directory): the supervisor then stops the others and exits 1.
+
+Metrics: the supervisor makes a fresh directory for the workers' numbers
+(PROMETHEUS_MULTIPROC_DIR, server/metrics.py), drops the gauges of a worker that exits
+(its counts stay in the sums) and removes the directory when it exits itself.
 """
 
 from __future__ import annotations
@@ -31,13 +35,18 @@ import os
 import signal
 import socket
 import sys
+import tempfile
 import threading
 from collections import deque
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from pathlib import Path
 from urllib.parse import urlsplit
 
+from prometheus_client.multiprocess import mark_process_dead
+
 from server.config import Config, ConfigError
+from server.metrics import MULTIPROC_ENV
 
 log = logging.getLogger(__name__)
 
@@ -130,9 +139,12 @@ class _Slot:
 
 
 class Supervisor:
-    def __init__(self, config: Config, worker_argv: list[str]) -> None:
+    def __init__(
+        self, config: Config, worker_argv: list[str], metrics_dir: Path | None = None
+    ) -> None:
         self.config = config
         self.worker_argv = worker_argv
+        self.metrics_dir = metrics_dir
         self._slots = [_Slot(i) for i in range(config.workers)]
         self._stop = asyncio.Event()
         self._stopping = False
@@ -182,6 +194,7 @@ class Supervisor:
                 status = await process.wait()
             finally:
                 os.close(lifeline)
+                self._forget_gauges(process.pid)
             if self._stopping:
                 return status
             log.error("worker %d (pid %d) exited with status %d", slot.index, process.pid, status)
@@ -201,10 +214,19 @@ class Supervisor:
                 return status
             log.warning("restarting worker %d", slot.index)
 
+    def _forget_gauges(self, pid: int) -> None:
+        if self.metrics_dir is not None:
+            try:
+                mark_process_dead(pid, str(self.metrics_dir))  # type: ignore[no-untyped-call]
+            except OSError as exc:
+                log.warning("metrics: dropping worker %d's gauges failed: %s", pid, exc)
+
     async def _spawn(self, index: int) -> tuple[asyncio.subprocess.Process, int]:
         """The worker and the write end of its lifeline, to hold open while it lives."""
         lifeline, keep = os.pipe()
         env = {**os.environ, INDEX_ENV: str(index), LIFELINE_ENV: str(lifeline)}
+        if self.metrics_dir is not None:
+            env[MULTIPROC_ENV] = str(self.metrics_dir)
         try:
             process = await asyncio.create_subprocess_exec(
                 *self.worker_argv,
@@ -243,4 +265,6 @@ def supervise(config: Config, *, log_level: str) -> int:
         flush=True,
     )
     argv = [sys.executable, "-m", "server", "--log-level", log_level]
-    return asyncio.run(Supervisor(config, argv).run())
+    # Fresh for each run: counts left by an earlier run's workers would add to this one's.
+    with tempfile.TemporaryDirectory(prefix="pm-metrics-") as metrics_dir:
+        return asyncio.run(Supervisor(config, argv, Path(metrics_dir)).run())

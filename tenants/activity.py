@@ -106,16 +106,24 @@ def project_activity(
 
 
 def deleted_comment_ids(conn: sqlite3.Connection, comment_ids: list[str]) -> set[str]:
-    """The comments among these that are deleted (their text is no longer shown)."""
-    return rows.ids_in_state(conn, "comments", comment_ids, deleted=True)
+    """The comments among these that are deleted, or purged (their text is no longer
+    shown): every one that is not a live row."""
+    return set(comment_ids) - rows.ids_in_state(conn, "comments", comment_ids, deleted=False)
 
 
 # The table behind each entity type the log names (from code, never from a client).
 
 
 def entity_exists(conn: sqlite3.Connection, entity_type: str, entity_id: str) -> bool:
-    """Whether the entity ever existed in this tenant; deleted ones keep their history."""
-    return rows.id_exists(conn, entities.BY_NAME[entity_type].table, entity_id)
+    """Whether the entity ever existed in this tenant; deleted ones keep their history,
+    and so do purged ones (PurgeDeleted), whose rows only the log still names."""
+    if rows.id_exists(conn, entities.BY_NAME[entity_type].table, entity_id):
+        return True
+    found = conn.execute(
+        "SELECT 1 FROM activity_log WHERE entity_type = ? AND entity_id = ? LIMIT 1",
+        (entity_type, entity_id),
+    ).fetchone()
+    return found is not None
 
 
 def project_activity_after(

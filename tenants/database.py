@@ -15,11 +15,16 @@ Nothing on the loop may block for long: the writer's busy timeout is zero and a 
 synchronous FULL or EXTRA the COMMIT, which waits for fsync, runs on a worker thread while
 the next batch gathers; and the WAL is checkpointed off the loop (automatic checkpoints,
 which run inside a COMMIT, are off).
+
+A full disk (SQLITE_FULL, or ENOSPC from the OS) is no bug of ours: the writes it hits are
+rolled back like any refused write and answer DiskFull (RESOURCE_EXHAUSTED), so a client
+retries later instead of reporting an INTERNAL error; once there is room they commit again.
 """
 
 from __future__ import annotations
 
 import asyncio
+import errno
 import logging
 import os
 import sqlite3
@@ -31,8 +36,8 @@ from pathlib import Path
 from typing import Any, Literal, TypeVar
 
 from tenants import tenant_meta
-from tenants.errors import ResourceExhausted
-from tenants.migrator import Migration, migrate
+from tenants.errors import DiskFull, ResourceExhausted
+from tenants.migrator import Migration, check_known, migrate
 from tenants.readers import ReadConnections, ReadPool
 from tenants.tenant_meta import TenantMeta
 
@@ -46,6 +51,7 @@ CHECKPOINT_WAL_BYTES = 4 * 1024 * 1024
 _CHECK_WAL_EVERY = 16  # commits between looks at the WAL's size
 _BUSY_RETRY_S = 0.002
 _BUSY_CODES = frozenset({sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED})
+_NO_SPACE = frozenset({errno.ENOSPC, errno.EDQUOT})
 
 
 @dataclass
@@ -102,6 +108,8 @@ class TenantDatabase:
         self._idle.set()
         self._checkpointing = False
         self._closed = False
+        # Whether the last write found the disk full: logged when that changes, not per write.
+        self._disk_full = False
         self.in_use = 0
 
     # --- the interface ------------------------------------------------------------------
@@ -110,7 +118,13 @@ class TenantDatabase:
         """Connect and migrate (off the loop: it may wait for another process's lock)."""
         if self._readers is None:
             self._readers = ReadPool(2)
-        self._conn = await asyncio.to_thread(self._connect)
+        try:
+            self._conn = await asyncio.to_thread(self._connect)
+        except Exception as exc:
+            if not _is_disk_full(exc):
+                raise
+            log.warning("tenant %s: cannot be opened, the disk is full", self.tenant_id)
+            raise DiskFull() from None
         self._meta = tenant_meta.read(self._conn)
         self._reads = ReadConnections(self.path, self._read_limit, self._factory)
 
@@ -177,20 +191,27 @@ class TenantDatabase:
         conn = sqlite3.connect(
             self.path, isolation_level=None, check_same_thread=False, factory=self._factory
         )
-        conn.row_factory = sqlite3.Row
-        conn.execute("PRAGMA busy_timeout = 10000")
-        _enter_wal(conn)
-        conn.execute(f"PRAGMA synchronous = {self._synchronous}")
-        conn.execute("PRAGMA foreign_keys = ON")
-        # Each command's SAVEPOINT keeps the pages it changes in a sub-journal: in memory
-        # that costs a copy; in a temporary file (the default) it cost a third of a write.
-        conn.execute("PRAGMA temp_store = MEMORY")
-        applied = migrate(conn, self._migrations)
-        if applied:
-            log.info("tenant %s migrated to version %s", self.tenant_id, applied[-1])
-        # From here on the connection is used on the event loop, which must never sleep.
-        conn.execute("PRAGMA busy_timeout = 0")
-        conn.execute("PRAGMA wal_autocheckpoint = 0")
+        try:
+            conn.row_factory = sqlite3.Row
+            conn.execute("PRAGMA busy_timeout = 10000")
+            # Before anything that writes (switching to WAL does): a newer server's file
+            # is left exactly as it is.
+            check_known(conn, self._migrations)
+            _enter_wal(conn)
+            conn.execute(f"PRAGMA synchronous = {self._synchronous}")
+            conn.execute("PRAGMA foreign_keys = ON")
+            # Each command's SAVEPOINT keeps the pages it changes in a sub-journal: in memory
+            # that costs a copy; in a temporary file (the default) it cost a third of a write.
+            conn.execute("PRAGMA temp_store = MEMORY")
+            applied = migrate(conn, self._migrations)
+            if applied:
+                log.info("tenant %s migrated to version %s", self.tenant_id, applied[-1])
+            # From here on the connection is used on the event loop, which must never sleep.
+            conn.execute("PRAGMA busy_timeout = 0")
+            conn.execute("PRAGMA wal_autocheckpoint = 0")
+        except BaseException:
+            conn.close()
+            raise
         return conn
 
     def _schedule(self) -> None:
@@ -242,7 +263,7 @@ class TenantDatabase:
                 try:
                     outcome.result = fn(conn)
                 except BaseException as exc:
-                    outcome.error = exc
+                    outcome.error = _client_error(exc)
                     conn.execute("ROLLBACK TO command")
                 conn.execute("RELEASE command")
             except BaseException as exc:
@@ -259,13 +280,25 @@ class TenantDatabase:
     ) -> None:
         self._committing = False
         if error is not None:
-            log.error(
-                "tenant %s: a batch of %d writes failed: %s", self.tenant_id, len(outcomes), error
-            )
+            error = _client_error(error)
+            if any(isinstance(o.error, DiskFull) for o in outcomes):
+                # SQLite may have rolled the whole transaction back on SQLITE_FULL, so the
+                # batch then fails on a savepoint that is gone: the disk is the cause.
+                error = DiskFull()
+            if isinstance(error, DiskFull):
+                self._note_disk_full(True)
+            else:
+                log.error(
+                    "tenant %s: a batch of %d writes failed: %s",
+                    self.tenant_id,
+                    len(outcomes),
+                    error,
+                )
             self._rollback(conn)
             for outcome in outcomes:
                 _call(outcome.settle, None, outcome.error or error)
         else:
+            self._note_disk_full(any(isinstance(o.error, DiskFull) for o in outcomes))
             self.stats.commits += 1
             self.stats.writes += len(outcomes)
             self.stats.largest_batch = max(self.stats.largest_batch, len(outcomes))
@@ -280,6 +313,17 @@ class TenantDatabase:
             self._schedule()
         elif not self._committing:
             self._idle.set()
+
+    def _note_disk_full(self, full: bool) -> None:
+        if full and not self._disk_full:
+            log.error(
+                "tenant %s: the disk is full; writes answer RESOURCE_EXHAUSTED until there is"
+                " room (nothing acknowledged is lost)",
+                self.tenant_id,
+            )
+        elif self._disk_full and not full:
+            log.warning("tenant %s: writes commit again (the disk has room)", self.tenant_id)
+        self._disk_full = full
 
     def _writer(self) -> sqlite3.Connection:
         if self._conn is None:
@@ -325,6 +369,9 @@ class TenantDatabase:
     def _fail(self, outcomes: list[_Outcome], error: BaseException) -> None:
         if _is_busy(error):
             error = ResourceExhausted("the tenant's database is busy; retry")
+        error = _client_error(error)
+        if isinstance(error, DiskFull):
+            self._note_disk_full(True)
         for outcome in outcomes:
             _call(outcome.settle, None, error)
         self._after_batch()
@@ -411,6 +458,20 @@ def _enter_wal(conn: sqlite3.Connection, attempts: int = 200) -> None:
 
 def _is_busy(error: BaseException) -> bool:
     return getattr(error, "sqlite_errorcode", None) in _BUSY_CODES
+
+
+def _is_disk_full(error: BaseException) -> bool:
+    if isinstance(error, DiskFull):
+        return True
+    code = getattr(error, "sqlite_errorcode", None)
+    if isinstance(code, int) and code & 0xFF == sqlite3.SQLITE_FULL:
+        return True
+    return isinstance(error, OSError) and error.errno in _NO_SPACE
+
+
+def _client_error(error: BaseException) -> BaseException:
+    """A full disk as the client must hear of it: RESOURCE_EXHAUSTED, never INTERNAL."""
+    return DiskFull() if _is_disk_full(error) and not isinstance(error, DiskFull) else error
 
 
 def _error_of(done: asyncio.Future[Any]) -> BaseException | None:

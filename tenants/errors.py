@@ -6,9 +6,11 @@
     ├── AlreadyExists        ALREADY_EXISTS
     ├── Conflict             CONFLICT           (expected_version mismatch; carries current)
     ├── FailedPrecondition   FAILED_PRECONDITION (a rule: hierarchy, cycle, sprint state)
+    │   └── SchemaTooNew     (the tenant's file was written by a newer pm-server)
     ├── PermissionDenied     PERMISSION_DENIED
     ├── Unauthenticated      UNAUTHENTICATED
     ├── ResourceExhausted    RESOURCE_EXHAUSTED
+    │   └── DiskFull         (SQLite found no room to write: nothing of the write was kept)
     ├── ResyncRequired       RESYNC_REQUIRED
     └── Internal             INTERNAL
 
@@ -68,6 +70,19 @@ class FailedPrecondition(PmError):
     code = ErrorCode.FAILED_PRECONDITION
 
 
+class SchemaTooNew(FailedPrecondition):
+    """A tenant file whose schema is above every migration this server knows: opening it
+    could misread or damage what a newer server wrote, so it is left untouched."""
+
+    def __init__(self, found: int, known: int) -> None:
+        super().__init__(
+            f"tenant database was written by a newer pm-server (schema {found}, this server"
+            f" knows {known}); upgrade this server"
+        )
+        self.found = found
+        self.known = known
+
+
 class PermissionDenied(PmError):
     code = ErrorCode.PERMISSION_DENIED
 
@@ -78,6 +93,11 @@ class Unauthenticated(PmError):
 
 class ResourceExhausted(PmError):
     code = ErrorCode.RESOURCE_EXHAUSTED
+
+
+class DiskFull(ResourceExhausted):
+    def __init__(self) -> None:
+        super().__init__("the server's disk is full")
 
 
 class ResyncRequired(PmError):

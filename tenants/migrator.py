@@ -3,6 +3,8 @@
 Files are `migrations/NNNN_name.sql`, applied in order, each in its own transaction together
 with the bump of user_version. The version is read again after BEGIN IMMEDIATE, so two
 processes (or two connections) opening the same new tenant file apply each migration once.
+A file whose version is above the last migration was written by a newer server: it is
+refused (SchemaTooNew) before anything is written to it.
 """
 
 from __future__ import annotations
@@ -12,6 +14,8 @@ import sqlite3
 import time
 from dataclasses import dataclass
 from importlib import resources
+
+from tenants.errors import SchemaTooNew
 
 _NAME = re.compile(r"^(\d{4})_[a-z0-9_]+\.sql$")
 
@@ -41,14 +45,26 @@ def schema_version(conn: sqlite3.Connection) -> int:
     return int(row[0])
 
 
+def check_known(conn: sqlite3.Connection, migrations: tuple[Migration, ...]) -> int:
+    """The file's schema version; SchemaTooNew when no migration here reaches it. Only reads."""
+    version = schema_version(conn)
+    known = migrations[-1].version if migrations else 0
+    if version > known:
+        raise SchemaTooNew(version, known)
+    return version
+
+
 def migrate(conn: sqlite3.Connection, migrations: tuple[Migration, ...]) -> list[int]:
     """Bring the database up to the last migration; returns the versions this call applied."""
     applied: list[int] = []
+    check_known(conn, migrations)
     for migration in migrations:
         if schema_version(conn) >= migration.version:
             continue
         conn.execute("BEGIN IMMEDIATE")
         try:
+            # A newer server may have migrated the file past us while we waited for the lock.
+            check_known(conn, migrations)
             # Another process may have applied it while we waited for the write lock.
             if schema_version(conn) >= migration.version:
                 conn.execute("ROLLBACK")

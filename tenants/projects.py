@@ -58,8 +58,13 @@ def get(
 
 
 def key_exists(conn: sqlite3.Connection, key: str) -> bool:
-    """Deleted projects count: a key is never reused."""
-    return conn.execute("SELECT 1 FROM projects WHERE key = ?", (key,)).fetchone() is not None
+    """Deleted projects count, and purged ones too: a key is never reused."""
+    found = conn.execute(
+        "SELECT EXISTS (SELECT 1 FROM projects WHERE key = ?)"
+        " OR EXISTS (SELECT 1 FROM retired_project_keys WHERE key = ?)",
+        (key, key),
+    ).fetchone()
+    return bool(found[0])
 
 
 def id_exists(conn: sqlite3.Connection, project_id: str) -> bool:

@@ -341,6 +341,10 @@ class _HookedDatabases:
         async with self.inner.lease(tenant_id) as db:
             yield _HookedDatabase(db, self.before_read)
 
+    def __getattr__(self, name: str) -> Any:
+        # Everything but the lease is the real manager's (generation, is_open, ...).
+        return getattr(self.inner, name)
+
 
 async def _run(services: Services, name: str, command: Any) -> Any:
     """A committed command whose event is *not* published yet."""

@@ -10,7 +10,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
-from hamcrest import assert_that, contains_exactly, empty, equal_to, has_length
+from hamcrest import assert_that, contains_exactly, empty, equal_to, has_length, matches_regexp
 
 from server.logs import RefusalLog
 from tests.helpers_foundation import bearer, close_code, refused_status
@@ -121,6 +121,7 @@ async def test_given_a_session_when_it_opens_and_closes_then_two_lines_and_no_ot
 ) -> None:
     with _captured() as records:
         client = await open_client(server.ws_url, server.token())
+        await client.events_until_quiet()  # one Ping: one command
         await client.close()
         await _app_tasks_done(server)
 
@@ -129,7 +130,9 @@ async def test_given_a_session_when_it_opens_and_closes_then_two_lines_and_no_ot
         [r.getMessage() for r in records.records],
         contains_exactly(
             f"session {session} opened: user alice tenant acme",
-            f"session {session} closed (code 1000)",
+            matches_regexp(
+                rf"^session {session} closed \(code 1000\) after \d+\.\d{{3}} s, 1 commands$"
+            ),
         ),
     )
 

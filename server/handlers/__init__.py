@@ -12,6 +12,7 @@ from server.handlers import (
     comments,
     dependencies,
     projects,
+    purge,
     session,
     sprints,
     swim_lanes,
@@ -31,6 +32,7 @@ MODULES = (
     dependencies,
     activity,
     users,
+    purge,
 )
 
 

@@ -22,11 +22,12 @@ from starlette.responses import JSONResponse, PlainTextResponse, Response
 from server.auth import Principal, extract_credentials, path_tenant_matches
 from server.commands import ReadContext, now_ms
 from server.limits import limits_for, retry_after_headers
+from server.logs import bind_session
 from server.paging import Paging
 from server.rest.encoding import json_bytes, rendered
 from server.services import Services
 from tenants import event_log
-from tenants.errors import ErrorCode, InvalidArgument, NotFound, PmError
+from tenants.errors import DiskFull, ErrorCode, InvalidArgument, NotFound, PmError
 
 log = logging.getLogger(__name__)
 
@@ -96,12 +97,16 @@ def authenticate(request: Request, services: Services) -> Principal:
     principal = services.verifier.verify(credentials.token)
     if not path_tenant_matches(request.path_params, principal):
         raise NotFound("not found")
+    # Each request runs in a task of its own: its JSON log lines name the tenant and user.
+    bind_session(principal.tenant_id, principal.user_id, "")
     # Per user, not per token string: minting fresh tokens does not buy more.
     limits_for(services).requests.check((principal.tenant_id, principal.user_id))
     return principal
 
 
 def status_of(error: PmError) -> int:
+    if isinstance(error, DiskFull):
+        return 503  # the server's trouble, not the client's rate: 429 would blame it
     return _STATUS.get(error.code, 500)
 
 
