@@ -149,6 +149,9 @@ async def open_recording_client(
         additional_headers={"Authorization": f"Bearer {token}"},
         compression=None,
         open_timeout=TIMEOUT,
+        # websockets' keepalive draws its payload from the global `random` on this loop's
+        # thread; one landing inside a Hypothesis draw fails the run as a flaky strategy.
+        ping_interval=None,
         **kwargs,
     )
     client = RecordingClient(ws, env.ServerMessage(), tenant)
