@@ -136,13 +136,13 @@ def _live_replies(
 ) -> dict[str, list[CommentRecord]]:
     if not parent_ids:
         return {}
-    marks = ",".join("?" * len(parent_ids))
+    marks, bound = rows.in_list(parent_ids)
     found = rows.to_records(
         CommentRecord,
         conn.execute(
             f"{_SELECT} WHERE c.parent_comment_id IN ({marks})"
             " AND c.deleted_at IS NULL ORDER BY c.created_at, c.rowid",
-            parent_ids,
+            bound,
         ).fetchall(),
     )
     by_parent: dict[str, list[CommentRecord]] = {}

@@ -208,11 +208,11 @@ def item_keys(conn: sqlite3.Connection, item_ids: list[str]) -> dict[str, str]:
     # Chunked: SQLite caps the number of bound parameters.
     for start in range(0, len(unique), 500):
         chunk = unique[start : start + 500]
-        marks = ",".join("?" * len(chunk))
+        marks, bound = rows.in_list(chunk)
         found = conn.execute(
             "SELECT w.id, p.key || '-' || w.number FROM work_items w"
             f" JOIN projects p ON p.id = w.project_id WHERE w.id IN ({marks})",
-            chunk,
+            bound,
         ).fetchall()
         keys.update({row[0]: row[1] for row in found})
     return keys

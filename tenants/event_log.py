@@ -12,6 +12,8 @@ import sqlite3
 from collections.abc import Iterable
 from dataclasses import dataclass
 
+from tenants import rows
+
 
 @dataclass(frozen=True, slots=True)
 class StoredEvent:
@@ -93,11 +95,11 @@ def extent(
     parts: list[str] = []
     params: list[object] = []
     if projects:
-        marks = ",".join("?" * len(projects))
+        marks, bound = rows.in_list(projects)
         parts.append(
             f"SELECT seq FROM event_projects WHERE project_id IN ({marks}) AND seq > ? AND seq <= ?"
         )
-        params += [*projects, since_seq, up_to_seq]
+        params += [*bound, since_seq, up_to_seq]
     if tenant_feed:
         parts.append("SELECT seq FROM events WHERE tenant_level = 1 AND seq > ? AND seq <= ?")
         params += [since_seq, up_to_seq]
@@ -169,9 +171,9 @@ def prune(conn: sqlite3.Connection, *, keep_events: int, cutoff_ms: int, limit: 
         )
     ]
     for chunk in _chunks(seqs, 500):
-        marks = ",".join("?" * len(chunk))
-        conn.execute(f"DELETE FROM event_projects WHERE seq IN ({marks})", chunk)
-        conn.execute(f"DELETE FROM events WHERE seq IN ({marks})", chunk)
+        marks, bound = rows.in_list(chunk)
+        conn.execute(f"DELETE FROM event_projects WHERE seq IN ({marks})", bound)
+        conn.execute(f"DELETE FROM events WHERE seq IN ({marks})", bound)
     return seqs
 
 
@@ -206,17 +208,17 @@ def events_for(conn: sqlite3.Connection, seqs: list[int]) -> list[StoredEvent]:
     """The stored events of these seqs (ascending), each with its projects."""
     found: list[StoredEvent] = []
     for chunk in _chunks(seqs, 500):
-        marks = ",".join("?" * len(chunk))
+        marks, bound = rows.in_list(chunk)
         projects: dict[int, list[str]] = {}
         for seq, project_id in conn.execute(
             f"SELECT seq, project_id FROM event_projects WHERE seq IN ({marks})",
-            chunk,
+            bound,
         ):
             projects.setdefault(seq, []).append(project_id)
-        rows = conn.execute(
+        stored = conn.execute(
             "SELECT seq, tenant_level, occurred_at, actor_id, request_id, payload FROM events"
             f" WHERE seq IN ({marks}) ORDER BY seq",
-            chunk,
+            bound,
         ).fetchall()
         found.extend(
             StoredEvent(
@@ -228,7 +230,7 @@ def events_for(conn: sqlite3.Connection, seqs: list[int]) -> list[StoredEvent]:
                 request_id=row[4],
                 payload=bytes(row[5]),
             )
-            for row in rows
+            for row in stored
         )
     return found
 
@@ -266,9 +268,9 @@ def payload_bytes(conn: sqlite3.Connection, seqs: list[int]) -> int:
     """The stored payload bytes of these events (length() reads no blob content)."""
     total = 0
     for chunk in _chunks(seqs, 500):
-        marks = ",".join("?" * len(chunk))
+        marks, bound = rows.in_list(chunk)
         row = conn.execute(
-            f"SELECT COALESCE(SUM(length(payload)), 0) FROM events WHERE seq IN ({marks})", chunk
+            f"SELECT COALESCE(SUM(length(payload)), 0) FROM events WHERE seq IN ({marks})", bound
         ).fetchone()
         total += int(row[0])
     return total

@@ -65,9 +65,9 @@ def list_page(
     elif not user_ids:
         return []
     else:
-        marks = ",".join("?" * len(user_ids))
+        marks, bound = rows.in_list(user_ids)
         found = conn.execute(
             f"SELECT * FROM users WHERE id IN ({marks}) AND id > ? ORDER BY id LIMIT ?",
-            (*user_ids, after_id, limit),
+            (*bound, after_id, limit),
         ).fetchall()
     return rows.to_records(UserRecord, found)

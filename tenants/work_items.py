@@ -457,9 +457,9 @@ def project_ids_of(conn: sqlite3.Connection, item_ids: list[str]) -> list[str]:
     unique = list(dict.fromkeys(item_ids))
     for start in range(0, len(unique), 500):
         chunk = unique[start : start + 500]
-        marks = ",".join("?" * len(chunk))
+        marks, bound = rows.in_list(chunk)
         found = conn.execute(
-            f"SELECT DISTINCT project_id FROM work_items WHERE id IN ({marks})", chunk
+            f"SELECT DISTINCT project_id FROM work_items WHERE id IN ({marks})", bound
         ).fetchall()
         projects.update((str(row[0]), None) for row in found)
     return list(projects)
