@@ -10,7 +10,7 @@ WEB := web/dist/app.js
 WEB_SRC := $(shell find web/src web/static -type f -not -path 'web/src/gen/*' 2>/dev/null)
 TEST_ARGS ?=
 
-.PHONY: setup proto web run run-cluster test fuzz lint typecheck check bench bench-quick clean
+.PHONY: setup proto web run run-cluster test fuzz lint typecheck check bench bench-quick soak clean
 
 setup: $(STAMP) $(GEN) $(WEB)
 
@@ -78,6 +78,10 @@ bench: setup $(BENCH_NODE)
 # The same figures with fewer, shorter repetitions (under 10 minutes on 2 cores).
 bench-quick: setup $(BENCH_NODE)
 	$(PY) -m scripts.bench --quick
+
+# 500 simulated clients for 10 minutes on a fresh server (scripts/soak/); exit 1 on a leak.
+soak: setup
+	$(PY) -m scripts.soak --clients 500 --seconds 600
 
 clean:
 	rm -rf $(VENV) pm .pytest_cache .mypy_cache .ruff_cache
