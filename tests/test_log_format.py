@@ -10,10 +10,7 @@ import dataclasses
 import io
 import json
 import logging
-import os
 import re
-import signal
-import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -33,10 +30,11 @@ from hamcrest import (
 from pm.v1 import projects_pb2 as projects_msg
 from server.commands import CommandTable
 from server.config import Config, ConfigError
-from server.logs import JsonFormatter, RefusalLog, bind_session, uvicorn_log_config
+from server.logs import JsonFormatter, bind_session, uvicorn_log_config
 from server.tokens import mint_token
 from tests.server_fixture import RunningServer
-from tests.test_shutdown import EXIT_LIMIT_S, ROOT, SECRET, ServerProcess, _free_port, _wait_healthy
+from tests.test_shutdown import SECRET
+from tests.test_transport_process import _server
 from tests.wire import open_client
 
 ISO_MS = r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$"
@@ -175,38 +173,12 @@ async def test_given_a_session_when_its_command_fails_then_json_lines_name_its_c
 async def test_given_pm_log_format_json_when_the_server_runs_then_every_line_is_a_json_object(
     tmp_path: Path,
 ) -> None:
-    port = _free_port()
-    log = tmp_path / "server.log"
-    environ = {
-        **{k: v for k, v in os.environ.items() if not k.startswith("PM_")},
-        "PM_PORT": str(port),
-        "PM_DATA_DIR": str(tmp_path / "data"),
-        "PM_JWT_SECRET": SECRET,
-        "PM_LOG_FORMAT": "json",
-    }
-    with log.open("ab") as sink:
-        process = await asyncio.create_subprocess_exec(
-            sys.executable,
-            "-m",
-            "server",
-            "--log-level",
-            "info",
-            cwd=ROOT,
-            env=environ,
-            stdout=sink,
-            stderr=sink,
-        )
-    server = ServerProcess(process, port, log)
-    try:
-        await _wait_healthy(server)
+    async with _server(tmp_path, PM_LOG_FORMAT="json") as server:
         client = await open_client(
             server.ws_url, mint_token(SECRET, tenant_id="acme", user_id="al")
         )
         await client.close()
-    finally:
-        process.send_signal(signal.SIGTERM)
-        async with asyncio.timeout(EXIT_LIMIT_S):
-            await process.wait()
+    process = server.process
 
     lines: list[dict[str, str]] = [
         json.loads(line) for line in server.log_text().splitlines() if line.strip()
@@ -227,43 +199,3 @@ async def test_given_pm_log_format_json_when_the_server_runs_then_every_line_is_
     # and uvicorn.access's "127.0.0.1:<port> - \"GET /healthz HTTP/1.1\" 200"
     assert_that([m.startswith("127.0.0.1:") for _, m in uvicorn_lines], has_item(True))
     assert_that(closed, equal_to([("INFO", "acme", "al", session)]))
-
-
-class _Clock:
-    def __init__(self) -> None:
-        self.due: list[Callable[[], None]] = []
-
-    def call_later(self, delay: float, callback: Callable[[], None]) -> object:
-        self.due.append(callback)
-        return None
-
-    def tick(self) -> None:
-        due, self.due = self.due, []
-        for callback in due:
-            callback()
-
-
-def test_given_a_flood_of_command_refusals_when_a_second_passes_then_one_line_with_the_count(
-    caplog: pytest.LogCaptureFixture,
-) -> None:
-    clock = _Clock()
-    refusals = RefusalLog(logging.getLogger("test.commands"), clock.call_later)
-    caplog.set_level(logging.WARNING, logger="test.commands")
-
-    for _ in range(50):
-        refusals.command_refused("RESOURCE_EXHAUSTED: more than 500 commands a second")
-    refusals.command_refused("closing with 4029: kept on past 500 commands a second")
-    clock.tick()
-    clock.tick()
-
-    assert_that(
-        [r.getMessage() for r in caplog.records],
-        equal_to(
-            [
-                "refused a command: RESOURCE_EXHAUSTED: more than 500 commands a second",
-                "refused a command: closing with 4029: kept on past 500 commands a second",
-                "refused 49 commands in the last second:"
-                " RESOURCE_EXHAUSTED: more than 500 commands a second",
-            ]
-        ),
-    )

@@ -183,3 +183,29 @@ def test_given_a_flood_of_refusals_when_seconds_pass_then_one_line_per_reason_pe
     )
     assert_that(clock.due, has_length(1))
     assert_that({r.levelname for r in caplog.records}, equal_to({"WARNING"}))
+
+
+def test_given_a_flood_of_command_refusals_when_a_second_passes_then_one_line_with_the_count(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    clock = _Clock()
+    refusals = RefusalLog(logging.getLogger("test.commands"), clock.call_later)
+    caplog.set_level(logging.WARNING, logger="test.commands")
+
+    for _ in range(50):
+        refusals.command_refused("RESOURCE_EXHAUSTED: more than 500 commands a second")
+    refusals.command_refused("closing with 4029: kept on past 500 commands a second")
+    clock.tick()
+    clock.tick()
+
+    assert_that(
+        [r.getMessage() for r in caplog.records],
+        equal_to(
+            [
+                "refused a command: RESOURCE_EXHAUSTED: more than 500 commands a second",
+                "refused a command: closing with 4029: kept on past 500 commands a second",
+                "refused 49 commands in the last second:"
+                " RESOURCE_EXHAUSTED: more than 500 commands a second",
+            ]
+        ),
+    )

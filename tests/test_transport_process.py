@@ -43,7 +43,8 @@ async def _server(
     port = _free_port()
     log = tmp_path / "server.log"
     environ = {
-        **os.environ,
+        # The shell's own PM_* settings must not change what a test sees.
+        **{k: v for k, v in os.environ.items() if not k.startswith("PM_")},
         "PM_PORT": str(port),
         "PM_DATA_DIR": str(tmp_path / "data"),
         "PM_JWT_SECRET": SECRET,
