@@ -32,6 +32,9 @@ def uvicorn_config(app: Starlette, config: Config, **overrides: Any) -> uvicorn.
         "ws": ws,
         "ws_per_message_deflate": False,
         "ws_max_size": config.max_message_bytes,
+        # The protocol's own Ping/Pong is the heartbeat (4001 on silence, docs/protocol.md);
+        # uvicorn's WebSocket pings would be a second one, closing with 1011 on its own clock.
+        "ws_ping_interval": None,
         # h11's own limit, for heads arriving in pieces, agrees with ours for whole ones.
         "h11_max_incomplete_event_size": MAX_HEAD_BYTES,
         "log_config": uvicorn_log_config(config.log_format),
