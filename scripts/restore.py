@@ -7,8 +7,9 @@ the tenant's connections with 1012, waits for the commands in flight, writes SRC
 tenant's file and reopens it; clients that reconnect see the new epoch, and a resume with
 the old one answers RESYNC_REQUIRED (reload). The script mints a short operator token
 with PM_JWT_SECRET; with a public-key setup pass one with --token (claims: sub, tenant_id
-TENANT, exp, and "pm_operator": true). The server must be a single process
-(PM_WORKERS=1, no PM_BROKER_URL); otherwise stop every server and use --offline.
+TENANT, exp, and "pm_operator": true). With several processes joined by a broker, the one
+that answers has the others let go of the tenant first, and refuses (503) while the broker
+is degraded.
 
 --offline (or when no server answers at the URL) writes SRC straight into the file under
 PM_DATA_DIR (or --data-dir); it refuses while any process has the file open.

@@ -9,20 +9,25 @@ served under /t/{tenant}: an operator runs them on the host that holds the file.
 A restore (body `{"source": "/absolute/path"}`, a file on this host):
 1. the source is copied beside the tenant's file and checked there (tenants/backup.py),
    with a new epoch; a refused source changes nothing and closes nothing (422);
-2. the tenant is held: new leases are refused and new upgrades answer 503;
-3. its connections are closed with 1012 (reconnect: a Subscribe with the old epoch answers
+2. with a broker, every other process is asked to let go of the tenant (the hub's
+   `tenant_reset`; server/redis_hub.py): each holds it, closes its connections of the
+   tenant with 1012, resets its stream and closes its database, then acknowledges. A
+   degraded broker, or a process that does not answer within 10 s, refuses the restore
+   (503) before anything is closed here or written; another restore of the tenant, 409;
+3. the tenant is held here: new leases are refused and new upgrades answer 503;
+4. its connections are closed with 1012 (reconnect: a Subscribe with the old epoch answers
    RESYNC_REQUIRED, so clients reload), its stream in this process is dropped;
-4. the leases and writes in flight finish and its database closes;
-5. the staging copy is written into the tenant's file with the backup API; the hold ends
-   and the next lease opens the file as restored.
-One process only: with PM_WORKERS above 1 or a broker, the other processes would keep
-their connections (and their streams' old positions), so the endpoint refuses (409).
+5. the leases and writes in flight finish and its database closes;
+6. the staging copy is written into the tenant's file with the backup API; the holds end
+   (here, then in the others) and the next lease opens the file as restored.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from pathlib import Path
 
 import jwt
@@ -31,6 +36,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
 from server.auth import Principal, extract_credentials
+from server.hub import ResetRefused
 from server.protocol import CloseCode
 from server.services import Services
 from tenants import backup
@@ -109,14 +115,16 @@ async def restore_endpoint(request: Request) -> Response:
 async def restore_tenant(
     services: Services, tenant_id: str, source: Path, *, actor: str
 ) -> dict[str, object]:
-    config = services.config
-    if config.workers > 1 or config.broker_url.startswith(("redis:", "rediss:")):
+    hub = services.hub
+    if not hub.healthy:
+        # Checked before anything is held: a process that misses the restore would keep
+        # serving the old file's history.
         raise AdminRefused(
-            409,
-            "failed_precondition",
-            "a restore through the server needs a single process (PM_WORKERS=1 and no"
-            " PM_BROKER_URL): other processes would keep the tenant's connections. Stop"
-            " every server of this data directory and run scripts.restore --offline",
+            503,
+            "unavailable",
+            "the broker is degraded, so the other processes might not hear of the restore:"
+            " retry once /healthz says ok (or stop every server and run scripts.restore"
+            " --offline)",
         )
     databases = services.databases
     try:
@@ -130,12 +138,17 @@ async def restore_tenant(
     except backup.RestoreRefused as refused:
         raise AdminRefused(422, "invalid_argument", str(refused)) from None
     try:
-        async with databases.hold(tenant_id) as hold:
+        # The others first: if they cannot let go, nothing here is touched.
+        async with hub.tenant_reset(tenant_id), databases.hold(tenant_id) as hold:
             closed = await close_tenant_sessions(services, tenant_id)
             services.streams.reset(tenant_id)
             await hold.drain()
             installed = await asyncio.to_thread(backup.install_restore, prepared, live)
             services.profiles.forget_tenant(tenant_id)
+    except ResetRefused as refused:
+        if refused.conflict:
+            raise AdminRefused(409, "failed_precondition", refused.message) from None
+        raise AdminRefused(503, "unavailable", refused.message) from None
     except PmError as error:  # another restore took the hold first
         raise AdminRefused(409, "failed_precondition", error.message) from None
     except backup.TenantFileInUse as in_use:
@@ -172,3 +185,23 @@ async def close_tenant_sessions(services: Services, tenant_id: str) -> int:
         connection.abort(CloseCode.SERVICE_RESTART, RESTORE_CLOSE_REASON)
     await asyncio.gather(*(c.wait_closing() for c in victims))
     return len(victims)
+
+
+@asynccontextmanager
+async def let_go_of(services: Services, tenant_id: str) -> AsyncIterator[None]:
+    """The hub's TenantResetter: another process restores the tenant, so this one holds it,
+    closes its connections of it (1012), forgets its stream and closes its database, as a
+    restore here would, until the restore is over. Raises (PmError) while this process
+    holds the tenant itself."""
+    async with services.databases.hold(tenant_id) as hold:
+        closed = await close_tenant_sessions(services, tenant_id)
+        services.streams.reset(tenant_id)
+        await hold.drain()
+        # Written again once the restore is over, into the copy's users table.
+        services.profiles.forget_tenant(tenant_id)
+        log.info(
+            "tenant %s let go for a restore by another process: %d connections closed",
+            tenant_id,
+            closed,
+        )
+        yield

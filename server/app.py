@@ -20,7 +20,7 @@ from starlette.routing import BaseRoute, Mount, Route, WebSocketRoute
 from starlette.websockets import WebSocket
 
 import server
-from server.admin import admin_routes
+from server.admin import admin_routes, let_go_of
 from server.auth import TENANT_PREFIX, extract_credentials, path_tenant_matches
 from server.config import Config
 from server.connection import Connection
@@ -130,6 +130,7 @@ def create_app(config: Config, *, hub: Hub | None = None) -> Starlette:
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         services = Services.create(config, hub=hub)
+        services.hub.on_reset(lambda tenant_id: let_go_of(services, tenant_id))
         await services.hub.start()
         services.retention.start()
         app.state.services = services

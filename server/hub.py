@@ -7,6 +7,10 @@ avoided: binary payloads, nothing unbounded per subscriber):
   and a broker-backed hub queues what it sends.
 - `subscribe(tenant, receiver)` returns once the receiver gets every event published for
   that tenant from then on (by any process); `unsubscribe` stops it.
+- `tenant_reset(tenant)` (a restore replacing the tenant's file): entered once every other
+  process has held the tenant and let go of its file, left when they may open it again.
+  Other processes do their part through the `TenantResetter` given to `on_reset`. One
+  process has no others: the in-process hub enters at once.
 
 A hub promises nothing about order or duplicates: a broker may deliver late, twice, out of
 order or not at all. The tenant's stream (stream.py) releases events in seq order, fills
@@ -16,7 +20,8 @@ gaps from the tenant's log, and each session drops what it already sent (session
 from __future__ import annotations
 
 import abc
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from dataclasses import dataclass, field
 
 from server.frames import binary_frame
@@ -42,6 +47,20 @@ class PublishedEvent:
 
 
 Receiver = Callable[[PublishedEvent], None]
+# Entered: the tenant is held in this process, its connections closed, its stream reset and
+# its database closed (raises when it cannot be, e.g. a restore of this process holds it).
+# Left: the hold ends and the next lease opens the file as it is then.
+TenantResetter = Callable[[str], AbstractAsyncContextManager[None]]
+
+
+class ResetRefused(Exception):
+    """The other processes could not be made to let go of a tenant's file; nothing of the
+    restore was done. `conflict`: another restore of the tenant runs (else: retry later)."""
+
+    def __init__(self, message: str, *, conflict: bool = False) -> None:
+        super().__init__(message)
+        self.message = message
+        self.conflict = conflict
 
 
 class Hub(abc.ABC):
@@ -77,6 +96,15 @@ class Hub(abc.ABC):
 
     @abc.abstractmethod
     async def close(self) -> None: ...
+
+    def on_reset(self, resetter: TenantResetter) -> None:  # noqa: B027 - nothing to relay
+        """How this process lets go of a tenant that another process restores."""
+
+    @asynccontextmanager
+    async def tenant_reset(self, tenant_id: str) -> AsyncIterator[None]:
+        """Every other process has let go of the tenant's file while inside (ResetRefused
+        when they could not be made to). One process has no others."""
+        yield
 
 
 class InProcessHub(Hub):

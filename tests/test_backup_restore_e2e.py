@@ -331,17 +331,19 @@ async def test_given_tokens_that_are_not_an_operators_when_posting_a_restore_the
     assert_that(_files(server.config.data_dir), empty())  # nothing opened or written
 
 
-async def test_given_several_workers_when_restoring_through_a_server_then_refused_clearly(
+async def test_given_a_degraded_broker_when_restoring_through_a_server_then_refused_clearly(
     tmp_path: Path,
 ) -> None:
     config = make_config(tmp_path, workers=2, broker_url="redis://127.0.0.1:1/0")
-    services = cast(Services, SimpleNamespace(config=config))
+    hub = SimpleNamespace(healthy=False)
+    services = cast(Services, SimpleNamespace(config=config, hub=hub))
 
     with pytest.raises(Exception) as refused:
         await restore_tenant(services, "acme", tmp_path / "copy.sqlite3", actor="op")
 
-    assert_that(getattr(refused.value, "status", None), equal_to(409))
-    assert_that(str(refused.value), contains_string("--offline"))
+    assert_that(getattr(refused.value, "status", None), equal_to(503))
+    assert_that(str(refused.value), contains_string("broker is degraded"))
+    assert_that(_files(tmp_path), empty())  # nothing opened or written
 
 
 # --- restore offline ------------------------------------------------------------------------
