@@ -292,8 +292,11 @@ class RedisHub(Hub):
             await _quietly(asyncio.wait_for(self._leave(), 1.0))
         if self._pubsub is not None:
             await _quietly(self._pubsub.aclose())
-        if self._client is not None:
-            await _quietly(self._client.aclose())
+        client, self._client = self._client, None
+        if client is not None:
+            # Seen as None from now on: a late user (presence) skips its write instead of
+            # opening a new connection on the closed pool, which nothing would close.
+            await _quietly(client.aclose())
         await self._local.close()
 
     # --- tasks ------------------------------------------------------------------------------

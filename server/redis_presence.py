@@ -58,6 +58,7 @@ class RedisPresenceExchange:
         self._changed: RemoteChanged = lambda tenant, project: None
         self._task: asyncio.Task[None] | None = None
         self._writes: set[asyncio.Future[None]] = set()
+        self._closed = False
         hub.on_presence(self._heard)
 
     def bind(self, changed: RemoteChanged) -> None:
@@ -67,6 +68,8 @@ class RedisPresenceExchange:
     # --- PresenceExchange -------------------------------------------------------------------
 
     def publish(self, tenant_id: str, project_id: str, entries: Entries) -> None:
+        if self._closed:
+            return  # a session that ended after the server began to close: nobody to tell
         key = (tenant_id, project_id)
         if entries:
             self._own[key] = entries
@@ -95,6 +98,11 @@ class RedisPresenceExchange:
         self._keep(self._store(tenant_id, project_id, body, bool(entries)))
 
     def _keep(self, work: Any) -> None:
+        if self._closed:
+            # A session ending after close: its write would open a fresh connection on the
+            # hub's closed pool, and nothing would ever close it.
+            work.close()
+            return
         task = asyncio.ensure_future(work)
         self._writes.add(task)
         task.add_done_callback(self._writes.discard)
@@ -180,6 +188,7 @@ class RedisPresenceExchange:
                     self._changed(*key)
 
     async def close(self) -> None:
+        self._closed = True
         pending = [*self._writes, *([self._task] if self._task is not None else [])]
         for task in pending:
             task.cancel()

@@ -1,0 +1,48 @@
+"""After the server closes, a late presence change must not open a Redis connection that
+nothing would ever close."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+import redis.asyncio as redis
+from hamcrest import assert_that, empty, equal_to
+
+from server.redis_hub import RedisHub
+from server.redis_presence import RedisPresenceExchange
+from tests.redis_server import RedisServer, redis_server
+
+
+@pytest.fixture
+async def broker(tmp_path: Path) -> AsyncIterator[RedisServer]:
+    async with redis_server(tmp_path / "redis") as server:
+        yield server
+
+
+async def _other_clients(url: str) -> list[dict[str, str]]:
+    """Every client connection of the broker but the one asking."""
+    probe = redis.Redis.from_url(url)
+    try:
+        listed = await probe.client_list()
+        me = await probe.client_id()
+    finally:
+        await probe.aclose()
+    return [c for c in listed if int(c["id"]) != me]
+
+
+async def test_given_a_closed_hub_when_a_session_leaves_late_then_no_connection_is_opened(
+    broker: RedisServer,
+) -> None:
+    hub = RedisHub(broker.url)
+    exchange = RedisPresenceExchange(hub, ttl_s=15.0)
+    exchange.publish("acme", "p1", (("ada", 1, "", 1),))
+    await exchange.close()
+    await hub.close()
+
+    # A session that ends after the server began to close tells presence it left.
+    exchange.publish("acme", "p1", ())
+
+    assert_that(await _other_clients(broker.url), empty())
+    assert_that(hub.client, equal_to(None))
