@@ -47,7 +47,6 @@ from server.protocol import CloseCode
 
 if TYPE_CHECKING:
     from server.services import Services
-    from tenants.database import DatabaseStats
 
 log = logging.getLogger(__name__)
 
@@ -154,8 +153,6 @@ class Metrics:
         self.closes: dict[str, int] = {}
         # (route template, method, status) -> requests
         self.http: dict[tuple[str, str, str], int] = {}
-        # tenant -> (its database's stats, commits and writes seen at its last batch)
-        self._commit_marks: dict[str, tuple[DatabaseStats, int, int]] = {}
 
     # --- the hot path -------------------------------------------------------------------
 
@@ -168,27 +165,6 @@ class Metrics:
         durations = stats.durations
         durations.counts[bisect_left(DURATION_BUCKETS, seconds)] += 1
         durations.sum += seconds
-
-    def write_settled(self, tenant_id: str, stats: DatabaseStats) -> None:
-        """A queued write of the tenant was answered; its database's stats already count
-        the batch it committed in. The first answer of each batch observes the batch."""
-        mark = self._commit_marks.get(tenant_id)
-        commits = stats.commits
-        if mark is not None and mark[0] is stats:
-            if mark[1] == commits:
-                return  # the same batch, or a batch that failed (not committed)
-            before_commits, before_writes = mark[1], mark[2]
-        else:
-            # A database opened since: its stats count from zero.
-            before_commits, before_writes = 0, 0
-        self._commit_marks[tenant_id] = (stats, commits, stats.writes)
-        batches = commits - before_commits
-        if batches == 1:
-            self.batches.observe(stats.writes - before_writes)
-        elif batches > 1:
-            # Batches with none of our queued writes (follow-ups, the slow path) committed
-            # between: spread their writes evenly, so that count and sum stay exact.
-            self.batches.observe((stats.writes - before_writes) / batches, batches)
 
     def connection_closed(self, code: int | None) -> None:
         label = close_code_label(code)

@@ -32,7 +32,6 @@ from server.commands import (
 )
 from server.hub import PublishedEvent
 from server.logs import request_scope
-from server.metrics import Metrics
 from server.paging import Paging
 from tenants import processed_requests
 from tenants.changes import ChangeSet
@@ -75,10 +74,8 @@ class CommandRunner:
         table: CommandTable,
         *,
         max_message_bytes: int = DEFAULT_MESSAGE_BYTES,
-        metrics: Metrics | None = None,
     ) -> None:
         self._databases = databases
-        self._metrics = metrics if metrics is not None else Metrics()
         self.table = table
         self._max_message_bytes = max_message_bytes
 
@@ -127,11 +124,8 @@ class CommandRunner:
             return
         paging = self._paging(db)
         fingerprint = protocol.fingerprint(name, command)
-        metrics = self._metrics
-        tenant_id = principal.tenant_id
 
         def settle(applied: _Applied | None, error: BaseException | None) -> None:
-            metrics.write_settled(tenant_id, db.stats)
             if error is not None or applied is None:
                 done(self._refused(principal, request_id, name, error or RuntimeError("no result")))
                 return

@@ -66,6 +66,7 @@ class Services:
             max_open=config.max_open_tenants,
             synchronous=config.sqlite_synchronous,
             busy_timeout_ms=config.busy_timeout_ms,
+            on_commit=metrics.batches.observe,
         )
         hub = hub if hub is not None else create_hub(config.broker_url)
 
@@ -115,7 +116,6 @@ class Services:
                 databases,
                 command_table(),
                 max_message_bytes=config.max_message_bytes,
-                metrics=metrics,
             ),
             streams=TenantStreams(
                 hub,

@@ -84,8 +84,11 @@ class TenantDatabase:
         connection_factory: type[sqlite3.Connection] = sqlite3.Connection,
         readers: ReadPool | None = None,
         read_connections: int = 2,
+        on_commit: Callable[[int], None] | None = None,
     ) -> None:
         self.tenant_id = tenant_id
+        # Told the size of each committed batch, on the event loop's thread (the metrics).
+        self._on_commit = on_commit
         self.path = path
         self.stats = DatabaseStats()
         self._migrations = migrations
@@ -302,6 +305,8 @@ class TenantDatabase:
             self.stats.commits += 1
             self.stats.writes += len(outcomes)
             self.stats.largest_batch = max(self.stats.largest_batch, len(outcomes))
+            if self._on_commit is not None:
+                self._on_commit(len(outcomes))
             for outcome in outcomes:
                 _call(outcome.settle, outcome.result, outcome.error)
             if self.stats.commits % _CHECK_WAL_EVERY == 0:

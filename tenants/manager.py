@@ -17,7 +17,7 @@ import os
 import re
 import sqlite3
 from collections import OrderedDict
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from pathlib import Path
 
@@ -51,9 +51,11 @@ class TenantDatabases:
         read_threads: int = 4,
         read_connections: int = 2,
         busy_timeout_ms: int = 5000,
+        on_commit: Callable[[int], None] | None = None,
     ) -> None:
         self._dir = data_dir / "tenants"
         self._busy_timeout_ms = busy_timeout_ms
+        self._on_commit = on_commit
         self._factory = connection_factory
         # One pool of read threads for every tenant, instead of a thread per tenant.
         self._readers = ReadPool(read_threads)
@@ -194,6 +196,7 @@ class TenantDatabases:
                 readers=self._readers,
                 read_connections=self._read_connections,
                 busy_timeout_ms=self._busy_timeout_ms,
+                on_commit=self._on_commit,
             )
             try:
                 await db.open()
