@@ -5,6 +5,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.redis_server import RedisServer, redis_server
 from tests.server_fixture import RunningServer, make_config, run_server
 from tests.wire import WsClient, open_client
 
@@ -33,3 +34,10 @@ async def connect(server: RunningServer) -> AsyncIterator[ClientFactory]:
     yield factory
     for client in opened:
         await client.close()
+
+
+@pytest.fixture
+async def redis(tmp_path: Path) -> AsyncIterator[RedisServer]:
+    """A redis-server of the test's own, on a free port (tests/redis_server.py)."""
+    async with redis_server(tmp_path / "redis") as server:
+        yield server

@@ -40,6 +40,7 @@ from pm.v1 import envelope_pb2 as env
 from server.config import Config
 from tenants import ranks
 from tests.server_fixture import RunningServer, run_server
+from tests.tenant_state import read_only
 from tests.wire import TIMEOUT, WsClient
 
 T = TypeVar("T")
@@ -164,14 +165,6 @@ async def open_recording_client(
 # ---------------------------------------------------------------------------------------
 # Reading a tenant's file
 # ---------------------------------------------------------------------------------------
-
-
-def tenant_path(data_dir: Path, tenant: str) -> Path:
-    return Path(data_dir) / "tenants" / f"{tenant}.sqlite3"
-
-
-def read_only(data_dir: Path, tenant: str) -> sqlite3.Connection:
-    return sqlite3.connect(f"file:{tenant_path(data_dir, tenant)}?mode=ro", uri=True)
 
 
 # The columns the model keeps, per table, in the order `expected_state` renders them.

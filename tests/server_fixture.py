@@ -35,6 +35,13 @@ class RunningServer:
     def services(self):  # type: ignore[no-untyped-def]
         return self.uvicorn_server.config.loaded_app.app.state.services  # best effort
 
+    async def app_tasks_done(self) -> None:
+        """Every request's task (a session's included) has returned: uvicorn logs an upgrade,
+        and a session ends, only after the client has seen its answer or close."""
+        tasks = set(self.uvicorn_server.server_state.tasks)
+        if tasks:
+            await asyncio.wait(tasks, timeout=10)
+
     def token(
         self,
         tenant: str = "acme",

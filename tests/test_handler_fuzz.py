@@ -48,8 +48,9 @@ from pm.v1 import work_items_pb2 as items_msg
 from server.config import MIN_MESSAGE_BYTES
 from server.handlers import command_table
 from server.tokens import mint_token
-from tests.model import RecordingClient, ServerThread, fingerprint, read_only
+from tests.model import RecordingClient, ServerThread, fingerprint
 from tests.server_fixture import make_config
+from tests.tenant_state import read_only
 from tests.wire import new_request_id
 
 COMMANDS = [f.name for f in env.ClientMessage.DESCRIPTOR.oneofs_by_name["payload"].fields]

@@ -4,7 +4,6 @@ own lines too. And the command-rate refusals' log: one line a second per reason.
 
 from __future__ import annotations
 
-import asyncio
 import contextvars
 import dataclasses
 import io
@@ -141,9 +140,7 @@ async def test_given_a_session_when_its_command_fails_then_json_lines_name_its_c
         client = await open_client(server.ws_url, server.token())
         await client.error("list_projects", projects_msg.ListProjects(), request_id="req-broken")
         await client.close()
-        tasks = set(server.uvicorn_server.server_state.tasks)
-        if tasks:
-            await asyncio.wait(tasks, timeout=10)
+        await server.app_tasks_done()
         logged = lines()
 
     session = client.welcome.session_id

@@ -3,7 +3,6 @@ what was sent, the gauges read the state at the scrape, and no sample carries a 
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from pathlib import Path
 
@@ -29,14 +28,7 @@ from tests.conftest import ClientFactory
 from tests.helpers_foundation import close_code
 from tests.metrics_scrape import scrape
 from tests.server_fixture import RunningServer, make_config, run_server
-from tests.wire import TIMEOUT, WsClient, open_client
-
-
-async def _server_tasks_done(running: RunningServer) -> None:
-    """A closed client's session ends in its server task, after the client saw the close."""
-    tasks = set(running.uvicorn_server.server_state.tasks)
-    if tasks:
-        await asyncio.wait(tasks, timeout=TIMEOUT)
+from tests.wire import WsClient, open_client
 
 
 def _create_item(project_id: str, title: str) -> items_msg.CreateWorkItem:
@@ -141,7 +133,7 @@ async def test_given_subscribed_clients_when_scraping_then_gauges_exact_and_zero
 
     await first.close()
     await second.close()
-    await _server_tasks_done(server)
+    await server.app_tasks_done()
     closed = await scrape(server.http_url)
 
     assert_that(while_open.value("pm_connections"), equal_to(2))
@@ -286,7 +278,7 @@ async def test_given_a_client_past_the_command_rate_when_scraping_then_refusals_
         ]
         await client.send("list_projects", projects_msg.ListProjects())
         code, _ = await close_code(client.ws)
-        await _server_tasks_done(running)
+        await running.app_tasks_done()
         scraped = await scrape(running.http_url)
 
     assert_that(code, equal_to(CloseCode.RATE_LIMITED))

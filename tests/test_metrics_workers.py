@@ -11,7 +11,7 @@ import asyncio
 import os
 import signal
 import sys
-from collections.abc import AsyncIterator, Callable
+from collections.abc import Callable
 from contextlib import AsyncExitStack
 from pathlib import Path
 
@@ -24,7 +24,7 @@ from server.metrics import MULTIPROC_ENV, REFRESH_S
 from server.tokens import mint_token
 from tests.boards import create_project
 from tests.metrics_scrape import Scrape
-from tests.redis_server import RedisServer, redis_server
+from tests.redis_server import RedisServer
 from tests.test_shutdown import SECRET, ServerProcess
 from tests.test_workers_process import (
     _ESTABLISHED,
@@ -44,12 +44,6 @@ pytestmark = pytest.mark.skipif(
 # Both workers refresh within REFRESH_S; a few rounds of it is the bound of every wait.
 CONVERGE_S = 10 * REFRESH_S
 ITEMS_PER_CLIENT = 3
-
-
-@pytest.fixture
-async def redis(tmp_path: Path) -> AsyncIterator[RedisServer]:
-    async with redis_server(tmp_path / "redis") as server:
-        yield server
 
 
 async def _read_response(reader: asyncio.StreamReader) -> tuple[int, bytes]:
@@ -164,8 +158,11 @@ async def test_given_clients_on_both_workers_when_scraping_either_then_the_sum_o
 
     assert_that(list(converged), has_length(2))
     assert_that(
-        {pid: (_created(s), s.value("pm_connections")) for pid, s in converged.items()},
-        equal_to({pid: (created, len(clients)) for pid in pids}),
+        {
+            pid: (_created(s), s.value("pm_connections"), s.value("pm_subscriptions"))
+            for pid, s in converged.items()
+        },
+        equal_to({pid: (created, len(clients), len(clients)) for pid in pids}),
     )
     assert_that(
         {pid: (_created(s), s.value("pm_connections")) for pid, s in after_kill.items()},

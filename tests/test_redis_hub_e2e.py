@@ -10,7 +10,6 @@ from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack, asynccontextmanager
 from pathlib import Path
 
-import pytest
 from hamcrest import assert_that, equal_to, greater_than
 
 from pm.v1 import entities_pb2 as pb
@@ -18,7 +17,7 @@ from pm.v1 import work_items_pb2 as items_msg
 from server.hub import PublishedEvent
 from server.redis_hub import RedisHub, decode_event, encode_event, split_message
 from tests.boards import create_project
-from tests.redis_server import RedisServer, redis_server
+from tests.redis_server import RedisServer
 from tests.server_fixture import RunningServer, make_config, run_server
 from tests.tenant_state import rows
 from tests.wire import WsClient, open_client
@@ -29,12 +28,6 @@ def test_given_an_event_when_encoded_for_redis_then_it_decodes_to_the_same() -> 
     kind, origin, body = split_message(encode_event(b"12345678", event))
     assert_that((kind, origin), equal_to((1, b"12345678")))
     assert_that(decode_event("acme", body), equal_to(event))
-
-
-@pytest.fixture
-async def redis(tmp_path: Path) -> AsyncIterator[RedisServer]:
-    async with redis_server(tmp_path / "redis") as server:
-        yield server
 
 
 @asynccontextmanager

@@ -3,27 +3,17 @@ nothing would ever close."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-from pathlib import Path
-
-import pytest
-import redis.asyncio as redis
+import redis.asyncio as aioredis
 from hamcrest import assert_that, empty, equal_to
 
 from server.redis_hub import RedisHub
 from server.redis_presence import RedisPresenceExchange
-from tests.redis_server import RedisServer, redis_server
-
-
-@pytest.fixture
-async def broker(tmp_path: Path) -> AsyncIterator[RedisServer]:
-    async with redis_server(tmp_path / "redis") as server:
-        yield server
+from tests.redis_server import RedisServer
 
 
 async def _other_clients(url: str) -> list[dict[str, str]]:
     """Every client connection of the broker but the one asking."""
-    probe = redis.Redis.from_url(url)
+    probe = aioredis.Redis.from_url(url)
     try:
         listed = await probe.client_list()
         me = await probe.client_id()
@@ -33,9 +23,9 @@ async def _other_clients(url: str) -> list[dict[str, str]]:
 
 
 async def test_given_a_closed_hub_when_a_session_leaves_late_then_no_connection_is_opened(
-    broker: RedisServer,
+    redis: RedisServer,
 ) -> None:
-    hub = RedisHub(broker.url)
+    hub = RedisHub(redis.url)
     exchange = RedisPresenceExchange(hub, ttl_s=15.0)
     exchange.publish("acme", "p1", (("ada", 1, "", 1),))
     await exchange.close()
@@ -44,5 +34,5 @@ async def test_given_a_closed_hub_when_a_session_leaves_late_then_no_connection_
     # A session that ends after the server began to close tells presence it left.
     exchange.publish("acme", "p1", ())
 
-    assert_that(await _other_clients(broker.url), empty())
+    assert_that(await _other_clients(redis.url), empty())
     assert_that(hub.client, equal_to(None))

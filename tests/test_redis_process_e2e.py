@@ -10,13 +10,12 @@ from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack, asynccontextmanager
 from pathlib import Path
 
-import pytest
 from hamcrest import assert_that, equal_to, greater_than
 
 from pm.v1 import entities_pb2 as pb
 from pm.v1 import work_items_pb2 as items_msg
 from tests.boards import create_project
-from tests.redis_server import RedisServer, redis_server
+from tests.redis_server import RedisServer
 from tests.tenant_state import rows
 from tests.test_presence_e2e import next_presence
 from tests.test_shutdown import ServerProcess
@@ -24,12 +23,6 @@ from tests.test_transport_process import _server
 from tests.wire import WsClient, open_client
 
 TTL_MS = 1500
-
-
-@pytest.fixture
-async def redis(tmp_path: Path) -> AsyncIterator[RedisServer]:
-    async with redis_server(tmp_path / "redis") as server:
-        yield server
 
 
 @asynccontextmanager

@@ -26,7 +26,7 @@ from server.redis_hub import RedisHub
 from server.tokens import mint_token
 from tenants import backup
 from tests.boards import create_item, create_project
-from tests.redis_server import RedisServer, redis_server
+from tests.redis_server import RedisServer
 from tests.tenant_state import snapshot
 from tests.test_backup_restore_e2e import RESYNC, _closed_with, _still_answers, _titles
 from tests.test_redis_process_e2e import _pair
@@ -34,12 +34,6 @@ from tests.test_shutdown import SECRET, ServerProcess, http_get
 from tests.wire import WsClient, open_client
 
 WAIT_S = 10.0
-
-
-@pytest.fixture
-async def redis(tmp_path: Path) -> AsyncIterator[RedisServer]:
-    async with redis_server(tmp_path / "redis") as server:
-        yield server
 
 
 async def _restore(server: ServerProcess, copy: Path) -> httpx.Response:

@@ -3,7 +3,6 @@ upgrades are one INFO or WARNING line each. Also the refusal log's rate limit.""
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -15,7 +14,7 @@ from hamcrest import assert_that, contains_exactly, empty, equal_to, has_length,
 from server.logs import RefusalLog
 from tests.helpers_foundation import bearer, close_code, refused_status
 from tests.server_fixture import RunningServer, make_config, run_server
-from tests.wire import TIMEOUT, open_client
+from tests.wire import open_client
 
 ORIGIN = "https://app.example.com"
 INVALID_DATA = 1007  # the transport's close code, not one of the app's
@@ -59,13 +58,6 @@ def _captured() -> Iterator[_Records]:
             logger.setLevel(level)
 
 
-async def _app_tasks_done(running: RunningServer) -> None:
-    """uvicorn logs about an upgrade when the app's task returns, after the client's answer."""
-    tasks = set(running.uvicorn_server.server_state.tasks)
-    if tasks:
-        await asyncio.wait(tasks, timeout=TIMEOUT)
-
-
 async def test_given_a_text_frame_with_invalid_utf8_when_sent_then_1007_and_one_info_line(
     server: RunningServer,
 ) -> None:
@@ -74,7 +66,7 @@ async def test_given_a_text_frame_with_invalid_utf8_when_sent_then_1007_and_one_
     with _captured() as records:
         await client.ws.send(b"\xff\xfe not UTF-8", text=True)
         code, _ = await close_code(client.ws)
-        await _app_tasks_done(server)
+        await server.app_tasks_done()
     assert_that(code, equal_to(INVALID_DATA))
     assert_that(records.loud(), empty())
     peer = f"127.0.0.1:{client.ws.local_address[1]}"
@@ -100,7 +92,7 @@ async def test_given_refused_upgrades_when_the_app_returns_then_no_error_is_logg
                 ),
                 await refused_status(f"{running.ws_url}?token={running.token()}"),
             ]
-            await _app_tasks_done(running)
+            await running.app_tasks_done()
 
     assert_that(statuses, equal_to([401, 401, 403, 401]))
     assert_that(records.loud(), empty())
@@ -123,7 +115,7 @@ async def test_given_a_session_when_it_opens_and_closes_then_two_lines_and_no_ot
         client = await open_client(server.ws_url, server.token())
         await client.events_until_quiet()  # one Ping: one command
         await client.close()
-        await _app_tasks_done(server)
+        await server.app_tasks_done()
 
     session = client.welcome.session_id
     assert_that(

@@ -33,7 +33,7 @@ from server.tokens import mint_token
 from server.workers import broker_for_display, worker_index
 from tests.boards import create_project
 from tests.helpers_foundation import close_code
-from tests.redis_server import RedisServer, redis_server
+from tests.redis_server import RedisServer
 from tests.test_shutdown import (
     EXIT_LIMIT_S,
     ROOT,
@@ -54,12 +54,6 @@ WORKERS = 2
 # Enough that both workers hold some, however the kernel's hash falls.
 MAX_CONNECTIONS = 48
 _LISTEN, _ESTABLISHED = "0A", "01"
-
-
-@pytest.fixture
-async def redis(tmp_path: Path) -> AsyncIterator[RedisServer]:
-    async with redis_server(tmp_path / "redis") as server:
-        yield server
 
 
 def _children(pid: int) -> list[int]:

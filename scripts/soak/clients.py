@@ -304,7 +304,9 @@ class SimulatedClient:
             await asyncio.wait({done, stopping}, return_when=asyncio.FIRST_COMPLETED)
         finally:
             stopping.cancel()
-        if stopping.cancelled() and done.done() and not done.result():
+        # Not `stopping.cancelled()`: a task cancelled just above reports it only once the
+        # loop has run it again, so that test was always false here.
+        if not self.stop.is_set() and done.done() and not done.result():
             self.tally.anomaly(
                 "silent_not_closed",
                 f"no close within {self._server_close_bound(link):.0f} s of going silent",
