@@ -18,6 +18,7 @@ from pathlib import Path
 
 from server.config import Config, ConfigError
 from tenants import backup
+from tenants.manager import TENANT_FILE_SUFFIX
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -53,7 +54,7 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     failed = 0
     for tenant in tenants:
-        target = dest / f"{tenant}{backup.TENANT_FILE_SUFFIX}" if args.all else dest
+        target = dest / f"{tenant}{TENANT_FILE_SUFFIX}" if args.all else dest
         try:
             copy = backup.backup_tenant(data_dir, tenant, target)
         except backup.BackupError as error:

@@ -32,6 +32,7 @@ from server.admin import OPERATOR_CLAIM
 from server.config import Config, ConfigError
 from server.tokens import mint_server_token
 from tenants import backup
+from tenants.manager import is_valid_tenant_id
 
 OPERATOR_USER = "operator"
 TOKEN_TTL_SECONDS = 300
@@ -134,7 +135,8 @@ def main(argv: list[str] | None = None) -> int:
     source = args.source.resolve()
     try:
         config = Config.from_env()
-        backup.tenant_path(Path("."), tenant)  # a valid tenant id
+        if not is_valid_tenant_id(tenant):
+            raise backup.BackupError(f"invalid tenant id {tenant!r}")
         data_dir = args.data_dir if args.data_dir is not None else config.data_dir
         result: dict[str, object] | None = None
         how = "offline"

@@ -38,7 +38,7 @@ from starlette.routing import BaseRoute, Route
 from server.auth import Principal, extract_credentials
 from server.hub import ResetRefused
 from server.protocol import CloseCode
-from server.services import Services
+from server.services import Services, services_of
 from tenants import backup
 from tenants.errors import PmError, Unauthenticated
 
@@ -58,12 +58,6 @@ class AdminRefused(Exception):
 
 def admin_routes() -> list[BaseRoute]:
     return [Route("/admin/tenants/{tenant}/restore", restore_endpoint, methods=["POST"])]
-
-
-def _services(request: Request) -> Services:
-    services = request.app.state.services
-    assert isinstance(services, Services)
-    return services
 
 
 def operator_of(request: Request, services: Services, tenant_id: str) -> Principal:
@@ -96,7 +90,7 @@ async def _source_of(request: Request) -> Path:
 
 
 async def restore_endpoint(request: Request) -> Response:
-    services = _services(request)
+    services = services_of(request)
     tenant_id = str(request.path_params["tenant"])
     try:
         operator = operator_of(request, services, tenant_id)

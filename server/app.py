@@ -31,19 +31,13 @@ from server.mcp_face import McpFace
 from server.metrics import shared_metrics_from_env
 from server.operations import RequestCounts, metrics_route, readyz, shared_metrics
 from server.rest import mount as rest_mount
-from server.services import Services
+from server.services import Services, services_of
 from server.transport import stats_of
 from server.web import board_routes, dev_token_route
 from server.workers import worker_index
 from tenants.errors import Unauthenticated
 
 log = logging.getLogger(__name__)
-
-
-def services_of(conn: HTTPConnection) -> Services:
-    services = conn.app.state.services
-    assert isinstance(services, Services)
-    return services
 
 
 async def healthz(request: Request) -> Response:

@@ -162,9 +162,6 @@ class DropWebSocketChatter(logging.Filter):
         return not (isinstance(record.msg, str) and record.msg in _CHATTER)
 
 
-LOG_FORMATS = ("text", "json")
-
-
 @dataclass(frozen=True, slots=True)
 class LogContext:
     tenant: str = ""

@@ -26,7 +26,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from server.auth import TENANT_PREFIX
 from server.config import Config
 from server.metrics import SharedMetrics, exposition, gauges, refresh_forever
-from server.services import Services
+from server.services import Services, services_of
 from server.transport import stats_of
 
 # Anything else a client writes as its method is counted as "other".
@@ -34,14 +34,8 @@ _METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"
 UNMATCHED = "unmatched"
 
 
-def _services(request: Request) -> Services:
-    services = request.app.state.services
-    assert isinstance(services, Services)
-    return services
-
-
 async def readyz(request: Request) -> Response:
-    readiness = _services(request).readiness
+    readiness = services_of(request).readiness
     reason = await readiness.unready_reason() if readiness is not None else None
     if reason is None:
         return JSONResponse({"status": "ready"})
@@ -58,7 +52,7 @@ def metrics_route(config: Config) -> Route:
                 return PlainTextResponse(
                     "unauthorized\n", status_code=401, headers={"WWW-Authenticate": "Bearer"}
                 )
-        services = _services(request)
+        services = services_of(request)
         stats = stats_of(request.app.state)
         families = [
             *gauges(services, stats.open_sockets if stats is not None else None),

@@ -132,8 +132,9 @@ def decode_event(tenant_id: str, body: bytes) -> PublishedEvent:
     return PublishedEvent(tenant_id, seq, tuple(projects), bool(tenant_level), body[at:])
 
 
-def alive_key(origin: bytes) -> bytes:
-    return b"pm:proc:" + origin.hex().encode()
+def alive_key(origin_hex: bytes) -> bytes:
+    """The key a live process refreshes, by its origin in hex (as pm:procs holds it)."""
+    return b"pm:proc:" + origin_hex
 
 
 def reset_mark_key(tenant_id: str) -> bytes:
@@ -173,6 +174,9 @@ class RedisHub(Hub):
     def __init__(self, url: str, *, origin: bytes | None = None) -> None:
         self._url = url
         self.origin = origin if origin is not None else os.urandom(_ORIGIN_BYTES)
+        # Made once: the listener compares every message's channel with the process's own.
+        self._origin_hex = self.origin.hex().encode()
+        self._own_channel = PROCESS_PREFIX + self._origin_hex
         self._local = InProcessHub()
         self._client: redis.Redis | None = None
         self._outbox: deque[tuple[bytes, bytes]] = deque()
@@ -196,10 +200,6 @@ class RedisHub(Hub):
         self._held_for_restores: dict[str, _HeldForRestore] = {}
         self._holding: set[asyncio.Task[None]] = set()
         self._stopping = asyncio.Event()
-
-    @property
-    def _own_channel(self) -> bytes:
-        return PROCESS_PREFIX + self.origin.hex().encode()
 
     # --- state ------------------------------------------------------------------------------
 
@@ -456,27 +456,27 @@ class RedisHub(Hub):
     async def _announce_alive(self) -> None:
         assert self._client is not None
         pipe = self._client.pipeline(transaction=False)
-        pipe.sadd(PROCESSES_KEY, self.origin.hex().encode())
-        pipe.set(alive_key(self.origin), b"1", px=ALIVE_TTL_MS)
+        pipe.sadd(PROCESSES_KEY, self._origin_hex)
+        pipe.set(alive_key(self._origin_hex), b"1", px=ALIVE_TTL_MS)
         await pipe.execute()
 
     async def _leave(self) -> None:
         assert self._client is not None
         pipe = self._client.pipeline(transaction=False)
-        pipe.srem(PROCESSES_KEY, self.origin.hex().encode())
-        pipe.delete(alive_key(self.origin))
+        pipe.srem(PROCESSES_KEY, self._origin_hex)
+        pipe.delete(alive_key(self._origin_hex))
         await pipe.execute()
 
     async def _live_others(self) -> set[bytes]:
         """The ids (hex) of the other processes alive now; the dead are struck off."""
         assert self._client is not None
         members = cast(set[bytes], await self._client.smembers(PROCESSES_KEY))
-        others = sorted(members - {self.origin.hex().encode()})
+        others = sorted(members - {self._origin_hex})
         if not others:
             return set()
         pipe = self._client.pipeline(transaction=False)
         for member in others:
-            pipe.exists(b"pm:proc:" + member)
+            pipe.exists(alive_key(member))
         found = await pipe.execute()
         dead = [member for member, alive in zip(others, found, strict=True) if not alive]
         if dead:
@@ -625,7 +625,7 @@ class RedisHub(Hub):
         acks = reset_acks_key(tenant_id, held.restore_id)
         try:
             pipe = self._client.pipeline(transaction=False)
-            pipe.sadd(acks, self.origin.hex().encode())
+            pipe.sadd(acks, self._origin_hex)
             pipe.pexpire(acks, RESET_MARK_TTL_MS)
             pipe.publish(
                 PROCESS_PREFIX + held.restorer.hex().encode(),

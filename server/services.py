@@ -7,6 +7,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
+from starlette.requests import HTTPConnection
+
 from pm.v1 import envelope_pb2 as env
 from server import protocol
 from server.auth import TokenVerifier
@@ -144,3 +146,10 @@ class Services:
             await self.presence_exchange.close()
         await self.hub.close()
         await self.databases.close()
+
+
+def services_of(conn: HTTPConnection) -> Services:
+    """The app's Services, from any request or WebSocket of it."""
+    services = conn.app.state.services
+    assert isinstance(services, Services)
+    return services

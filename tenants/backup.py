@@ -28,10 +28,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from tenants import event_log, search
-from tenants.manager import is_valid_tenant_id
+from tenants.manager import TENANT_FILE_SUFFIX, is_valid_tenant_id, tenant_file
 from tenants.migrator import load_migrations
 
-TENANT_FILE_SUFFIX = ".sqlite3"
 # Migration 0005 made tenant_meta (the epoch); 0008 the search indexes.
 _META_VERSION = 5
 _SEARCH_VERSION = 8
@@ -64,7 +63,7 @@ class CopyInfo:
 def tenant_path(data_dir: Path, tenant_id: str) -> Path:
     if not is_valid_tenant_id(tenant_id):
         raise BackupError(f"invalid tenant id {tenant_id!r}")
-    return data_dir / "tenants" / f"{tenant_id}{TENANT_FILE_SUFFIX}"
+    return tenant_file(data_dir, tenant_id)
 
 
 def tenant_ids(data_dir: Path) -> list[str]:

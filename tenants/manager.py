@@ -34,6 +34,14 @@ TENANT_ID = re.compile(r"^[a-z0-9][a-z0-9_-]{0,62}$")
 _FileState = tuple[int, int, int]
 
 
+TENANT_FILE_SUFFIX = ".sqlite3"
+
+
+def tenant_file(data_dir: Path, tenant_id: str) -> Path:
+    """Where a tenant's database lives under the data directory (its id checked before)."""
+    return data_dir / "tenants" / f"{tenant_id}{TENANT_FILE_SUFFIX}"
+
+
 def is_valid_tenant_id(tenant_id: str) -> bool:
     # fullmatch: "$" alone would accept a trailing newline, and a tenant id is a file name.
     return TENANT_ID.fullmatch(tenant_id) is not None
@@ -53,7 +61,7 @@ class TenantDatabases:
         busy_timeout_ms: int = 5000,
         on_commit: Callable[[int], None] | None = None,
     ) -> None:
-        self._dir = data_dir / "tenants"
+        self._data_dir = data_dir
         self._busy_timeout_ms = busy_timeout_ms
         self._on_commit = on_commit
         self._factory = connection_factory
@@ -81,7 +89,7 @@ class TenantDatabases:
     def path_for(self, tenant_id: str) -> Path:
         if not is_valid_tenant_id(tenant_id):
             raise InvalidArgument("invalid tenant id", field="tenant_id")
-        return self._dir / f"{tenant_id}.sqlite3"
+        return tenant_file(self._data_dir, tenant_id)
 
     @property
     def open_count(self) -> int:
