@@ -70,18 +70,13 @@ def base_url(config: Config) -> str:
 
 def operator_token(config: Config, tenant: str) -> str:
     """A short operator token, signed as the server signs its own (PM_JWT_SIGNING_KID)."""
-    extra: dict[str, object] = {OPERATOR_CLAIM: True}
-    if config.jwt_audience:
-        extra["aud"] = config.jwt_audience
-    if config.jwt_issuer:
-        extra["iss"] = config.jwt_issuer
     try:
         return mint_server_token(
             config,
             tenant_id=tenant,
             user_id=OPERATOR_USER,
             ttl_seconds=TOKEN_TTL_SECONDS,
-            extra=extra,
+            extra={OPERATOR_CLAIM: True},
         )
     except ValueError as error:  # only public keys configured: nothing to sign with here
         raise ConfigError(f"{error}: pass --token") from None

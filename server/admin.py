@@ -133,12 +133,8 @@ async def restore_tenant(
         raise AdminRefused(422, "invalid_argument", str(refused)) from None
     try:
         # The others first: if they cannot let go, nothing here is touched.
-        async with hub.tenant_reset(tenant_id), databases.hold(tenant_id) as hold:
-            closed = await close_tenant_sessions(services, tenant_id)
-            services.streams.reset(tenant_id)
-            await hold.drain()
+        async with hub.tenant_reset(tenant_id), _released(services, tenant_id) as closed:
             installed = await asyncio.to_thread(backup.install_restore, prepared, live)
-            services.profiles.forget_tenant(tenant_id)
     except ResetRefused as refused:
         if refused.conflict:
             raise AdminRefused(409, "failed_precondition", refused.message) from None
@@ -182,17 +178,24 @@ async def close_tenant_sessions(services: Services, tenant_id: str) -> int:
 
 
 @asynccontextmanager
-async def let_go_of(services: Services, tenant_id: str) -> AsyncIterator[None]:
-    """The hub's TenantResetter: another process restores the tenant, so this one holds it,
-    closes its connections of it (1012), forgets its stream and closes its database, as a
-    restore here would, until the restore is over. Raises (PmError) while this process
-    holds the tenant itself."""
+async def _released(services: Services, tenant_id: str) -> AsyncIterator[int]:
+    """This process lets go of the tenant's file while inside: the tenant held, its
+    connections closed with 1012, its stream forgotten, its database drained and closed.
+    Yields how many connections were closed. Raises (PmError) if it is held already."""
     async with services.databases.hold(tenant_id) as hold:
         closed = await close_tenant_sessions(services, tenant_id)
         services.streams.reset(tenant_id)
         await hold.drain()
-        # Written again once the restore is over, into the copy's users table.
+        # Its users are written again after the hold, into the restored file's table.
         services.profiles.forget_tenant(tenant_id)
+        yield closed
+
+
+@asynccontextmanager
+async def let_go_of(services: Services, tenant_id: str) -> AsyncIterator[None]:
+    """The hub's TenantResetter: another process restores the tenant, so this one lets go
+    of it (as a restore here would) until the restore is over."""
+    async with _released(services, tenant_id) as closed:
         log.info(
             "tenant %s let go for a restore by another process: %d connections closed",
             tenant_id,

@@ -77,8 +77,15 @@ def mint_server_token(
     extra: dict[str, object] | None = None,
     kid: str | None = None,
 ) -> str:
-    """A token this server (and every host with the same PM_JWT_* settings) accepts."""
+    """A token this server (and every host with the same PM_JWT_* settings) accepts: with
+    its audience and issuer when those are configured (the verifier requires them)."""
     key = signing_key(config, kid)
+    claims: dict[str, object] = {}
+    if config.jwt_audience:
+        claims["aud"] = config.jwt_audience
+    if config.jwt_issuer:
+        claims["iss"] = config.jwt_issuer
+    claims.update(extra or {})
     return mint_token(
         key.secret,
         tenant_id=tenant_id,
@@ -86,6 +93,6 @@ def mint_server_token(
         roles=roles,
         ttl_seconds=ttl_seconds,
         algorithm=key.algorithm,
-        extra=extra,
+        extra=claims,
         kid=key.kid,
     )

@@ -271,6 +271,20 @@ def test_given_a_signing_kid_when_the_server_mints_then_the_header_names_it() ->
     assert_that(TokenVerifier(config).verify(token).user_id, equal_to("alice"))
 
 
+def test_given_an_audience_and_issuer_when_the_server_mints_then_it_accepts_its_token() -> None:
+    config = _config(_keys(k2025=NEW), jwt_signing_kid="k2025").replace(
+        jwt_audience="pm-api", jwt_issuer="https://id.example"
+    )
+
+    token = mint_server_token(config, tenant_id="acme", user_id="alice")
+
+    assert_that(
+        jwt.decode(token, options={"verify_signature": False}),
+        has_entries(aud="pm-api", iss="https://id.example"),
+    )
+    assert_that(TokenVerifier(config).verify(token).user_id, equal_to("alice"))
+
+
 def test_given_scripts_token_with_kid_when_run_then_signed_by_that_key(
     monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
